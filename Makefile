@@ -1,0 +1,42 @@
+# fercore: the two commands a newcomer needs are `make demo` and `make test`.
+# Each creates .venv on first use (nothing needs to be installed beforehand).
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.fercore-installed
+TORCH  := torch==2.14.1 torchvision==0.29.1
+
+.PHONY: demo test lint lab synth bench clean-venv
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet $(TORCH)
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m ipykernel install --user --name fercore --display-name "Python (fercore)" >/dev/null
+	touch $(STAMP)
+
+## demo: write SynthFACS to data/synthfacs and execute every notebook on it (quick profile, CPU)
+demo: $(STAMP)
+	$(BIN)/fercore demo --data data/synthfacs --out reports/demo
+
+## test: ruff, then pytest (which also executes every notebook with papermill)
+test: $(STAMP) lint
+	$(BIN)/python -m pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check fercore tests
+
+## lab: JupyterLab on notebooks/
+lab: $(STAMP)
+	$(BIN)/jupyter lab notebooks/
+
+synth: $(STAMP)
+	$(BIN)/fercore synth --out data/synthfacs
+
+bench: $(STAMP)
+	$(BIN)/fercore bench synth
+
+clean-venv:
+	rm -rf $(VENV)
