@@ -19,7 +19,9 @@ Facts checked in the authors' code (ifp-uiuc/anna, ``util.DataAugmenter2`` and
 - the window shift is ``rand * d - d / 2`` with ``d = W - s * W``: for s > 1 (d < 0) that is the
   same symmetric range U(-|d|/2, |d|/2), which keeps the whole face inside the zoomed-out view;
 - after the per-image min-max the gain b and offset c cancel exactly (b > 0), so only the
-  exponent changes the image; they are still sampled and applied, as the paper describes.
+  exponent changes the image; they are still sampled and applied, as the paper describes;
+- rotation and scale are about the image centre; anna (skimage) used pixel (W/2, H/2), half a
+  pixel off the true centre (W-1)/2, which fercore does not copy.
 """
 
 from __future__ import annotations
@@ -91,8 +93,8 @@ class AugmentParams:
     angle_deg: torch.Tensor  # rotation of the sampling window, degrees
     scale: torch.Tensor  # s; > 1 zooms out (zero-filled borders), < 1 zooms in
     flip: torch.Tensor  # bool: mirror the input left-right before the warp
-    shift_x: torch.Tensor  # window shift in fractions of the image width (+ = right)
-    shift_y: torch.Tensor  # window shift in fractions of the image height (+ = down)
+    shift_x: torch.Tensor  # window shift, fraction of the width (+ = window right, content left)
+    shift_y: torch.Tensor  # window shift, fraction of the height (+ = window down, content up)
     gamma: torch.Tensor  # a
     gain: torch.Tensor  # b
     offset: torch.Tensor  # c
