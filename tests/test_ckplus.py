@@ -1,0 +1,440 @@
+"""CK+ loader on tiny hand-written trees in the exact on-disk format of docs/datasets.md."""
+
+import json
+import os
+import sys
+import types
+
+import numpy as np
+import pytest
+import torch
+from conftest import DOT, SUBJECTS, SeqSpec, frame_image, matlab, write_ckplus_tree
+
+import fercore.data
+from fercore.cli import main
+from fercore.data import NO_LABEL, load
+from fercore.data.ckplus import (
+    CKPlusFormatError,
+    find_ckplus_folders,
+    load_ckplus,
+    read_emotion,
+    read_facs,
+    read_landmarks,
+    scan_ckplus,
+)
+from fercore.data.crop import crop_square, landmark_box
+from fercore.facs import AU_ABSENT, AU_NOT_CODED, AU_PRESENT_UNKNOWN, CKPLUS_EMOTIONS
+
+
+def expected_count(tree, frames="paper", classes=CKPLUS_EMOTIONS):
+    """Images a protocol takes from the tree: first frame neutral, up to 3 expressive frames."""
+    n = 0
+    for s in tree.labelled():
+        if CKPLUS_EMOTIONS[s.emotion] not in classes:
+            continue
+        neutral = frames in ("paper", "peak") and "neutral" in classes
+        n += neutral + (min(3, s.n_frames - 1) if frames in ("paper", "last3") else 1)
+    return n
+
+
+# ---------------------------------------------------------------- parsers
+
+
+@pytest.mark.parametrize("newline", ["\n", "\r\n"])
+def test_read_emotion_matlab_ascii(tmp_path, newline):
+    path = tmp_path / "S005_001_00000011_emotion.txt"
+    path.write_bytes(f"   3.0000000e+00{newline}".encode())
+    assert read_emotion(path) == 3
+
+
+@pytest.mark.parametrize("text,expected", [
+    ("   three\n", "line 1"),
+    ("   9.0000000e+00\n", "outside 0-7"),
+    ("", "empty"),
+    ("   3.0000000e+00\n\n   4.0000000e+00\n", "line 3"),
+    ("   3.5000000e+00\n", "whole numbers"),
+])
+def test_read_emotion_errors_name_file_and_line(tmp_path, text, expected):
+    path = tmp_path / "S005_001_00000011_emotion.txt"
+    path.write_text(text)
+    with pytest.raises(CKPlusFormatError, match=expected) as err:
+        read_emotion(path)
+    assert str(path) in str(err.value)
+
+
+def test_read_facs_rows_with_crlf_and_blank_lines(tmp_path):
+    path = tmp_path / "S005_001_00000011_facs.txt"
+    path.write_bytes(b"   9.0000000e+00   4.0000000e+00\r\n\r\n   1.7000000e+01   0.0000000e+00\r\n\r\n")
+    assert read_facs(path) == [(9, 4), (17, 0)]
+
+
+@pytest.mark.parametrize("line,expected", [
+    ("   9.0000000e+00", "line 2: expected two numbers"),
+    ("   9.0000000e+00   x", "line 2: expected two numbers"),
+    ("   9.0000000e+00   7.0000000e+00", "line 2: intensity 7"),
+])
+def test_read_facs_malformed_line(tmp_path, line, expected):
+    path = tmp_path / "S005_001_00000011_facs.txt"
+    path.write_text(f"   1.0000000e+00   2.0000000e+00\n{line}\n")
+    with pytest.raises(CKPlusFormatError, match=expected) as err:
+        read_facs(path)
+    assert str(path) in str(err.value)
+
+
+def test_read_landmarks_negative_values(tmp_path):
+    rows = [(-2.5, 3.25)] + [(float(k), 100.0 + k) for k in range(1, 68)]
+    path = tmp_path / "S005_001_00000001_landmarks.txt"
+    text = "".join(matlab(x, y) + "\r\n" for x, y in rows)
+    assert text.startswith("  -2.5000000e+00   3.2500000e+00")  # two spaces before a negative number
+    path.write_bytes(text.encode())
+    points = read_landmarks(path)
+    assert points.dtype == np.float32 and points.shape == (68, 2)
+    np.testing.assert_allclose(points, rows)
+
+
+def test_read_landmarks_errors(tmp_path):
+    path = tmp_path / "S005_001_00000001_landmarks.txt"
+    path.write_text("".join(matlab(1.0, 2.0) + "\n" for _ in range(67)))
+    with pytest.raises(CKPlusFormatError, match="expected 68 rows"):
+        read_landmarks(path)
+    path.write_text("".join(matlab(1.0, 2.0) + "\n" for _ in range(40)) + "   1.0\n"
+                    + "".join(matlab(1.0, 2.0) + "\n" for _ in range(27)))
+    with pytest.raises(CKPlusFormatError, match="line 41") as err:
+        read_landmarks(path)
+    assert str(path) in str(err.value)
+
+
+# ---------------------------------------------------------------- folders
+
+
+def test_find_folders_below_zip_named_parents(ckplus_tree):
+    found = find_ckplus_folders(ckplus_tree.root)
+    assert found == ckplus_tree.folders  # including Landmarks/Landmarks
+    assert found["Landmarks"].parent.name == "Landmarks"
+
+
+def test_find_folders_flat_layout(make_ckplus_tree):
+    tree = make_ckplus_tree(zipped=False, landmarks=False, facs=False)
+    found = find_ckplus_folders(tree.root)
+    assert found["cohn-kanade-images"] == tree.root / "cohn-kanade-images"
+    assert found["Emotion"] == tree.root / "Emotion"
+    assert found["FACS"] is None and found["Landmarks"] is None
+
+
+def test_root_without_ckplus_folders(tmp_path):
+    (tmp_path / "photos" / "cohn-kanade-images").mkdir(parents=True)  # empty: not a CK+ folder
+    (tmp_path / ".backup" / "Emotion" / "S005").mkdir(parents=True)  # hidden: skipped
+    (tmp_path / "__MACOSX" / "cohn-kanade-images" / "S005").mkdir(parents=True)  # zip debris: skipped
+    (tmp_path / "notes.txt").write_text("hi")
+    with pytest.raises(CKPlusFormatError) as err:
+        find_ckplus_folders(tmp_path)
+    message = str(err.value)
+    for word in (str(tmp_path), "cohn-kanade-images", "Emotion", "FACS", "Landmarks", "photos", "notes.txt"):
+        assert word in message
+    with pytest.raises(CKPlusFormatError, match="not a folder"):
+        find_ckplus_folders(tmp_path / "missing")
+
+
+def test_landmark_crop_needs_landmarks_folder(make_ckplus_tree):
+    tree = make_ckplus_tree(landmarks=False)
+    with pytest.raises(CKPlusFormatError, match="Landmarks") as err:
+        load_ckplus(tree.root)
+    assert str(tree.root) in str(err.value)
+
+
+def test_scan_lists_every_sequence(ckplus_tree):
+    table = scan_ckplus(ckplus_tree.root)
+    assert len(table) == len(ckplus_tree.sequences)
+    assert table["labelled"].sum() == len(ckplus_tree.labelled()) == 24
+    unlabelled = table[~table["labelled"]].set_index(["subject", "sequence"])
+    assert unlabelled["facs"].to_dict() == {("S005", "003"): True, ("S010", "004"): False,
+                                            ("S046", "005"): True}
+
+
+# ---------------------------------------------------------------- protocols
+
+
+def test_paper_protocol(ckplus_tree):
+    fs = load_ckplus(ckplus_tree.root)
+    assert fs.classes == list(CKPLUS_EMOTIONS)
+    assert len(fs) == expected_count(ckplus_tree)
+    assert fs.images.shape == (len(fs), 1, 96, 96) and fs.images.dtype == torch.uint8
+    meta = fs.meta
+    assert set(meta.columns) >= {"path", "subject", "sequence", "frame", "n_frames", "role", "emotion",
+                                 "labelled"}
+    assert (meta["subject"] == fs.subjects).all() and meta["labelled"].all()
+    names = [fs.classes[k] for k in fs.labels.tolist()]
+    assert names == meta["emotion"].where(meta["role"] != "neutral", "neutral").tolist()
+    # neutral = frame 1; the last three frames carry the label, the last one is the apex
+    for (subject, sequence), rows in meta.groupby(["subject", "sequence"]):
+        s = ckplus_tree.seq(subject, sequence)
+        assert rows["frame"].tolist() == [1] + list(range(max(2, s.n_frames - 2), s.n_frames + 1))
+        assert rows["role"].tolist()[-1] == "apex" and rows["emotion"].iloc[0] == CKPLUS_EMOTIONS[s.emotion]
+    short = meta[(meta["subject"] == "S011") & (meta["sequence"] == "001")]  # 3 frames
+    assert short["frame"].tolist() == [1, 2, 3] and short["role"].tolist() == ["neutral", "onset", "apex"]
+    assert meta["path"].iloc[0] == ("extended-cohn-kanade-images/cohn-kanade-images/"
+                                    "S005/001/S005_001_00000001.png")
+
+
+def test_images_are_the_landmark_crops_of_their_frames(ckplus_tree):
+    """Every image (RGB sequence included) is exactly the crop of its frame around its own landmarks."""
+    fs = load_ckplus(ckplus_tree.root, size=48)
+    assert (fs.meta["subject"] + fs.meta["sequence"]).isin(["S014002"]).any()  # the RGB sequence is in
+    for i, row in fs.meta.iterrows():
+        s = ckplus_tree.seq(row["subject"], row["sequence"])
+        points = read_landmarks(ckplus_tree.landmark_path(s, row["frame"]))
+        expected = crop_square(frame_image(s, row["frame"]), landmark_box(points), 48)
+        np.testing.assert_array_equal(fs.images[i, 0].numpy(), expected)
+
+
+def test_landmarks_in_crop_coordinates_match_the_crop(ckplus_tree):
+    fs = load_ckplus(ckplus_tree.root)
+    assert fs.landmarks.shape == (len(fs), 68, 2) and fs.landmarks.dtype == torch.float32
+    negative = fs.meta["subject"] == "S026"  # faces reaching past the frame edge: crops are zero-padded
+    assert negative.any() and (fs.images[torch.from_numpy(negative.to_numpy().copy()), 0, :5, :5] == 0).all()
+    for i in range(len(fs)):
+        image = fs.images[i, 0].numpy()
+        row, col = np.unravel_index(np.argmax(image), image.shape)
+        x, y = fs.landmarks[i, DOT].tolist()
+        assert abs(col - x) <= 1.0 and abs(row - y) <= 1.0, (i, col, row, x, y)
+
+
+@pytest.mark.parametrize("frames", ["paper", "last3", "peak"])
+def test_frames_protocols(ckplus_tree, frames):
+    fs = load_ckplus(ckplus_tree.root, frames=frames)
+    assert len(fs) == expected_count(ckplus_tree, frames)
+    roles = fs.meta["role"].value_counts().to_dict()
+    assert roles.get("apex") == len(ckplus_tree.labelled())
+    assert roles.get("neutral", 0) == (0 if frames == "last3" else len(ckplus_tree.labelled()))
+    if frames == "peak":
+        assert "onset" not in roles
+
+
+@pytest.mark.parametrize("classes", [7, 6])
+def test_class_subsets_map_labels_by_name(ckplus_tree, classes):
+    fs = load_ckplus(ckplus_tree.root, classes=classes)
+    dropped = {"neutral"} | ({"contempt"} if classes == 6 else set())
+    assert fs.classes == [c for c in CKPLUS_EMOTIONS if c not in dropped]
+    kept = [c for c in CKPLUS_EMOTIONS if c not in dropped]
+    assert len(fs) == expected_count(ckplus_tree, classes=kept)
+    assert "neutral" not in set(fs.meta["role"]) and not set(fs.meta["emotion"]) & dropped
+    assert [fs.classes[k] for k in fs.labels.tolist()] == fs.meta["emotion"].tolist()
+    if classes == 7:
+        assert fs.classes.index("contempt") == 1 and (fs.labels == 1).any()
+
+
+def test_action_unit_codes(ckplus_tree):
+    fs = load_ckplus(ckplus_tree.root)
+    numbers = sorted({au for s in ckplus_tree.labelled() for au, _ in s.facs})
+    assert fs.au_codes == [f"AU{n}" for n in numbers]
+    aus, meta = fs.aus.numpy(), fs.meta
+    assert (aus[meta["role"] == "neutral"] == AU_ABSENT).all()
+    assert (aus[meta["role"] == "onset"] == AU_NOT_CODED).all()
+    for i in np.flatnonzero(meta["role"] == "apex"):
+        s = ckplus_tree.seq(meta["subject"][i], meta["sequence"][i])
+        expected = {f"AU{au}": (AU_PRESENT_UNKNOWN if level == 0 else level) for au, level in s.facs}
+        assert {c: int(v) for c, v in zip(fs.au_codes, aus[i], strict=True) if v != AU_ABSENT} == expected
+    assert (aus == AU_PRESENT_UNKNOWN).any()  # CK+ intensity 0 -> 9
+    assert fs.au_coded().sum() == (meta["role"] != "onset").sum()
+
+
+def test_without_facs_folder_there_are_no_au_columns(make_ckplus_tree):
+    fs = load_ckplus(make_ckplus_tree(facs=False).root)
+    assert fs.au_codes == [] and fs.aus.shape == (len(fs), 0)
+
+
+def test_unlabelled_apex_frames_are_outside_every_split(ckplus_tree):
+    plain = load_ckplus(ckplus_tree.root)
+    fs = load_ckplus(ckplus_tree.root, unlabelled=True)
+    extra = fs.labels == NO_LABEL
+    assert len(fs) == len(plain) + 2 and int(extra.sum()) == 2  # S005/003 and S046/005 have FACS
+    rows = fs.meta[extra.numpy()]
+    assert set(zip(rows["subject"], rows["sequence"], strict=True)) == {("S005", "003"), ("S046", "005")}
+    assert (rows["role"] == "apex").all() and (~rows["labelled"]).all() and (rows["emotion"] == "").all()
+    assert (rows["frame"] == rows["n_frames"]).all() and (rows["fold"] == -1).all()
+    assert "AU38" in fs.au_codes and "AU43" in fs.au_codes
+    i = int(np.flatnonzero(extra.numpy() & (fs.meta["subject"] == "S005").to_numpy())[0])
+    assert fs.aus[i, fs.au_codes.index("AU38")] == AU_PRESENT_UNKNOWN
+    assert fs.aus[i, fs.au_codes.index("AU12")] == 2
+    unlabelled = set(np.flatnonzero(extra.numpy()))
+    for split in fs.splits:
+        assert not unlabelled & set(np.concatenate([split.train, split.val, split.test]).tolist())
+
+
+# ---------------------------------------------------------------- folds
+
+
+def test_subject_folds_follow_the_paper_rule(ckplus_tree):
+    fs = load_ckplus(ckplus_tree.root)
+    fold_of = {s: i % 10 for i, s in enumerate(sorted(SUBJECTS))}  # S044 -> 0, S046 -> 1
+    assert fold_of["S044"] == 0 and fold_of["S046"] == 1
+    assert (fs.meta["fold"] == fs.meta["subject"].map(fold_of)).all()
+    assert len(fs.splits) == 10
+    tested = np.zeros(len(fs), dtype=int)
+    for t, split in enumerate(fs.splits):
+        parts = {p: set(fs.subjects[getattr(split, p)]) for p in ("train", "val", "test")}
+        assert parts["test"] == {s for s, f in fold_of.items() if f == t}
+        assert parts["val"] == {s for s, f in fold_of.items() if f == (t + 1) % 10}
+        assert not parts["train"] & parts["val"] and not parts["train"] & parts["test"]
+        assert not parts["val"] & parts["test"]
+        assert len(split.train) + len(split.val) + len(split.test) == len(fs)
+        tested[split.test] += 1
+    assert (tested == 1).all()
+
+
+def test_fewer_than_ten_labelled_subjects_is_an_error(make_ckplus_tree):
+    seqs = [SeqSpec(f"S{100 + i:03d}", "001", 5, emotion=1 + i % 7, facs=[(4, 2)]) for i in range(9)]
+    tree = make_ckplus_tree(seqs)
+    with pytest.raises(CKPlusFormatError, match="at least 10"):
+        load_ckplus(tree.root)
+
+
+# ---------------------------------------------------------------- bad input
+
+
+def test_emotion_file_naming_a_frame_without_image(ckplus_tree):
+    s = ckplus_tree.seq("S032", "001")
+    image = ckplus_tree.image_path(s, s.n_frames)
+    image.unlink()
+    with pytest.raises(CKPlusFormatError) as err:
+        load_ckplus(ckplus_tree.root)
+    assert str(ckplus_tree.emotion_path(s)) in str(err.value) and str(image) in str(err.value)
+
+
+def test_emotion_file_of_a_sequence_without_images(ckplus_tree):
+    s = ckplus_tree.seq("S032", "001")
+    for frame in range(1, s.n_frames + 1):
+        ckplus_tree.image_path(s, frame).unlink()
+    ckplus_tree.image_path(s, 1).parent.rmdir()
+    with pytest.raises(CKPlusFormatError, match="has no image") as err:
+        load_ckplus(ckplus_tree.root)
+    assert str(ckplus_tree.emotion_path(s)) in str(err.value)
+
+
+def test_malformed_emotion_file_in_tree(ckplus_tree):
+    path = ckplus_tree.emotion_path(ckplus_tree.seq("S034", "002"))
+    path.write_text("   surprise\n")
+    with pytest.raises(CKPlusFormatError, match="line 1") as err:
+        load_ckplus(ckplus_tree.root)
+    assert str(path) in str(err.value)
+
+
+def test_malformed_facs_file_in_tree(ckplus_tree):
+    path = ckplus_tree.facs_path(ckplus_tree.seq("S034", "002"))
+    path.write_text(matlab(4, 2) + "\n" + matlab(5) + "\n")
+    with pytest.raises(CKPlusFormatError, match="line 2") as err:
+        load_ckplus(ckplus_tree.root)
+    assert str(path) in str(err.value)
+
+
+def test_missing_landmark_file(ckplus_tree):
+    s = ckplus_tree.seq("S037", "001")
+    path = ckplus_tree.landmark_path(s, s.n_frames - 1)
+    path.unlink()
+    with pytest.raises(CKPlusFormatError, match="landmark file") as err:
+        load_ckplus(ckplus_tree.root)
+    assert str(path) in str(err.value)
+    # a frame the protocol does not use may lack its landmarks
+    ckplus_tree.landmark_path(s, 2).unlink()
+    assert len(load_ckplus(ckplus_tree.root, frames="peak")) == expected_count(ckplus_tree, "peak")
+
+
+def test_unreadable_image(ckplus_tree):
+    s = ckplus_tree.seq("S042", "002")
+    path = ckplus_tree.image_path(s, 1)
+    path.write_bytes(b"not a png")
+    with pytest.raises(CKPlusFormatError, match="cannot read image") as err:
+        load_ckplus(ckplus_tree.root)
+    assert str(path) in str(err.value)
+
+
+def test_bad_options(ckplus_tree):
+    with pytest.raises(NotImplementedError, match="haar"):
+        load_ckplus(ckplus_tree.root, crop="haar")
+    with pytest.raises(ValueError, match="frames"):
+        load_ckplus(ckplus_tree.root, frames="all")
+    with pytest.raises(ValueError, match="classes"):
+        load_ckplus(ckplus_tree.root, classes=5)
+
+
+# ---------------------------------------------------------------- cache, root untouched
+
+
+def _listing(root):
+    return sorted((str(p.relative_to(root)), p.stat().st_size, p.stat().st_mtime_ns) for p in root.rglob("*"))
+
+
+def test_dataset_root_is_not_modified(ckplus_tree):
+    before = _listing(ckplus_tree.root)
+    load_ckplus(ckplus_tree.root, unlabelled=True)
+    load_ckplus(ckplus_tree.root)
+    assert _listing(ckplus_tree.root) == before
+
+
+def test_second_load_hits_the_cache(ckplus_tree, monkeypatch, tmp_path):
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("FERCORE_CACHE", str(cache))
+    first = load_ckplus(ckplus_tree.root)
+    assert len(list(cache.glob("ckplus-*.npz"))) == 1
+
+    def fail(*args, **kwargs):
+        raise AssertionError("images were read again")
+
+    monkeypatch.setattr("fercore.data.ckplus._build", fail)
+    second = load_ckplus(ckplus_tree.root)
+    for what in ("images", "labels", "aus", "landmarks"):
+        assert torch.equal(getattr(first, what), getattr(second, what))
+    assert (first.subjects == second.subjects).all() and first.meta.equals(second.meta)
+    assert first.classes == second.classes and first.au_codes == second.au_codes
+    assert first.protocol == second.protocol
+    for a, b in zip(first.splits, second.splits, strict=True):
+        assert all(np.array_equal(getattr(a, p), getattr(b, p)) for p in ("train", "val", "test"))
+    # a changed file of the copy invalidates the entry
+    path = ckplus_tree.emotion_path(ckplus_tree.seq("S005", "001"))
+    os.utime(path, ns=(path.stat().st_atime_ns, path.stat().st_mtime_ns + 10**9))
+    with pytest.raises(AssertionError, match="read again"):
+        load_ckplus(ckplus_tree.root)
+
+
+# ---------------------------------------------------------------- fercore.data.load and `fercore info`
+
+
+def test_load_dispatches_by_name(ckplus_tree):
+    fs = load("ckplus", ckplus_tree.root, frames="peak")
+    assert fs.name == "ckplus" and len(fs) == expected_count(ckplus_tree, "peak")
+    with pytest.raises(ValueError, match="ckplus.*synthfacs"):
+        load("mnist")
+
+
+def test_synthfacs_is_written_when_missing(tmp_path, monkeypatch):
+    written = []
+
+    def write_tree(root):
+        written.append(root)
+        write_ckplus_tree(root)
+
+    monkeypatch.setitem(sys.modules, "fercore.data.synthfacs", types.SimpleNamespace(write_tree=write_tree))
+    monkeypatch.setenv("FERCORE_DATA", str(tmp_path / "data"))
+    fs = load("synthfacs")
+    assert written == [tmp_path / "data" / "synthfacs"] and fs.name == "synthfacs"
+    assert fs.protocol["dataset"] == "synthfacs"
+    load("synthfacs")  # already there: not written again
+    assert len(written) == 1
+    assert fercore.data.dataset_root("synthfacs") == tmp_path / "data" / "synthfacs"
+
+
+def test_info_cli_json(ckplus_tree, capsys):
+    assert main(["info", "ckplus", "--root", str(ckplus_tree.root), "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    fs = load_ckplus(ckplus_tree.root)
+    assert summary["classes"] == {c: int((fs.labels == k).sum()) for k, c in enumerate(fs.classes)}
+    assert summary["images"] == len(fs) == sum(summary["classes"].values())
+    assert summary["sequences"] == {"labelled": 24, "unlabelled": 3}
+    assert summary["subjects"] == {"total": 12, "labelled": 12}
+    assert [f["test"] for f in summary["folds"]] == [len(s.test) for s in fs.splits]
+
+
+def test_info_cli_tables(ckplus_tree, capsys):
+    main(["info", "ckplus", "--root", str(ckplus_tree.root)])
+    out = capsys.readouterr().out
+    assert "contempt" in out and "train_subjects" in out and "24 labelled" in out
