@@ -1,0 +1,24 @@
+"""SynthFACS: procedurally rendered faces with known facial action units, written as a CK+ tree.
+
+- ``sample_identity`` / ``render_face``: render any identity with any AU intensities (0-5),
+  e.g. to switch one AU on and off on the same face.
+- ``write_tree`` (``fercore synth``): the whole dataset in the exact CK+ layout, plus the
+  true AU intensities of every frame (``read_truth``).
+"""
+
+from fercore.data.synthfacs.face import Identity, parse_aus, sample_identity
+from fercore.data.synthfacs.render import FRAME_H, FRAME_W, Pose, Rendered, Scene, render_face
+from fercore.data.synthfacs.tree import (
+    SequencePlan,
+    identity_of,
+    plan_dataset,
+    read_plans,
+    read_truth,
+    render_sequence,
+    write_tree,
+)
+
+__all__ = [
+    "FRAME_H", "FRAME_W", "Identity", "Pose", "Rendered", "Scene", "SequencePlan", "identity_of", "parse_aus",
+    "plan_dataset", "read_plans", "read_truth", "render_face", "render_sequence", "sample_identity", "write_tree",
+]

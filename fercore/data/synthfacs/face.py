@@ -1,0 +1,235 @@
+"""SynthFACS face model: identities, the 68 landmarks, and how each action unit moves them.
+
+Coordinates are "face units": x to the image right, y down, origin between the eyes, and
+the face about 2 units wide. The subject's right side (FACS "R") is the image left (x < 0).
+An AU acts with an amount in [0, 1] per side (intensity / 5), so unilateral AUs such as
+contempt's R12+R14 move one side only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from fercore.facs import SYNTH_AUS
+
+# ---- the 68-point template (iBUG / CK+ order), neutral face, face units ----
+
+_JAW_R = np.array([[-0.97, 0.02], [-0.96, 0.22], [-0.94, 0.42], [-0.90, 0.62], [-0.83, 0.82],
+                   [-0.71, 1.02], [-0.55, 1.20], [-0.30, 1.36], [0.0, 1.43]])
+_JAW = np.concatenate([_JAW_R, _JAW_R[7::-1] * (-1, 1)])
+_BROW_R = np.array([[-0.72, -0.17], [-0.61, -0.245], [-0.48, -0.275], [-0.34, -0.265], [-0.20, -0.225]])
+_NOSE = np.array([[0, 0.0], [0, 0.17], [0, 0.33], [0, 0.50],
+                  [-0.17, 0.58], [-0.09, 0.61], [0, 0.63], [0.09, 0.61], [0.17, 0.58]])
+_EYE_R = np.array([[-0.57, 0.01], [-0.49, -0.055], [-0.35, -0.055], [-0.27, 0.0], [-0.35, 0.045], [-0.49, 0.045]])
+_MOUTH = np.array([
+    [-0.36, 0.92], [-0.24, 0.865], [-0.10, 0.825], [0, 0.845], [0.10, 0.825], [0.24, 0.865], [0.36, 0.92],  # 48-54
+    [0.24, 1.00], [0.11, 1.04], [0, 1.05], [-0.11, 1.04], [-0.24, 1.00],  # 55-59
+    [-0.31, 0.92], [-0.10, 0.912], [0, 0.915], [0.10, 0.912], [0.31, 0.92],  # 60-64
+    [0.10, 0.916], [0, 0.919], [-0.10, 0.916],  # 65-67
+])
+
+
+def _mirror_x(points):
+    return points * np.array([-1.0, 1.0])
+
+
+TEMPLATE = np.concatenate([
+    _JAW,
+    _BROW_R, _mirror_x(_BROW_R)[::-1],
+    _NOSE,
+    _EYE_R, _mirror_x(_EYE_R)[[3, 2, 1, 0, 5, 4]],
+    _MOUTH,
+]).astype(np.float64)
+assert TEMPLATE.shape == (68, 2)
+
+# Landmark i on the subject's right mirrors MIRROR[i] on the left (central points map to themselves).
+MIRROR = np.array(
+    list(range(16, -1, -1)) + list(range(26, 16, -1)) + [27, 28, 29, 30, 35, 34, 33, 32, 31]
+    + [45, 44, 43, 42, 47, 46, 39, 38, 37, 36, 41, 40]
+    + [54, 53, 52, 51, 50, 49, 48, 59, 58, 57, 56, 55, 64, 63, 62, 61, 60, 67, 66, 65]
+)
+_CENTRAL = MIRROR == np.arange(68)
+_RIGHT = (TEMPLATE[:, 0] < 0) & ~_CENTRAL
+
+# ---- how each AU moves the landmarks (subject's right side; mirrored for the left) ----
+# {landmark: (dx, dy)} in face units at full intensity (E). Central landmarks move by the
+# mean of both sides' amounts. Magnitudes follow the FACS manual's descriptions loosely.
+AU_MOTION: dict[int, dict[int, tuple[float, float]]] = {
+    1: {21: (0.0, -0.10), 20: (0.0, -0.075), 19: (0.0, -0.045), 18: (0.0, -0.02), 17: (0.0, -0.005)},
+    2: {17: (0.0, -0.09), 18: (0.0, -0.085), 19: (0.0, -0.06), 20: (0.0, -0.03), 21: (0.0, -0.01),
+        37: (0.0, -0.006), 38: (0.0, -0.004)},
+    4: {21: (0.05, 0.075), 20: (0.035, 0.065), 19: (0.02, 0.055), 18: (0.01, 0.045), 17: (0.0, 0.03),
+        37: (0.0, 0.012), 38: (0.0, 0.015)},
+    5: {37: (0.0, -0.04), 38: (0.0, -0.04), 36: (0.0, -0.006), 39: (0.0, -0.004), 40: (0.0, 0.006), 41: (0.0, 0.006)},
+    6: {40: (0.0, -0.02), 41: (0.0, -0.026), 36: (0.0, -0.008), 17: (0.0, 0.02), 18: (0.0, 0.01),
+        48: (-0.006, -0.012), 60: (-0.005, -0.01)},
+    7: {40: (0.0, -0.032), 41: (0.0, -0.032), 37: (0.0, 0.014), 38: (0.0, 0.014), 36: (0.0, -0.006)},
+    9: {31: (-0.02, -0.04), 32: (-0.01, -0.03), 33: (0.0, -0.025), 30: (0.0, -0.012), 21: (0.02, 0.045),
+        20: (0.01, 0.03), 49: (0.0, -0.02), 50: (0.0, -0.03), 51: (0.0, -0.03), 61: (0.0, -0.015),
+        62: (0.0, -0.015), 40: (0.0, -0.012), 41: (0.0, -0.012)},
+    10: {50: (0.0, -0.075), 49: (-0.005, -0.055), 51: (0.0, -0.065), 61: (0.0, -0.065), 62: (0.0, -0.06),
+         48: (0.0, -0.01), 60: (0.0, -0.025), 31: (-0.01, -0.022), 32: (0.0, -0.015)},
+    12: {48: (-0.07, -0.10), 60: (-0.06, -0.09), 49: (-0.03, -0.05), 59: (-0.03, -0.05), 61: (-0.02, -0.03),
+         67: (-0.02, -0.02), 50: (-0.01, -0.02), 58: (-0.01, -0.015), 40: (0.0, -0.008), 41: (0.0, -0.01)},
+    14: {48: (0.045, -0.012), 60: (0.04, -0.012), 49: (0.015, 0.0), 59: (0.015, 0.0)},
+    15: {48: (-0.01, 0.085), 60: (-0.01, 0.075), 59: (0.0, 0.045), 49: (0.0, 0.03), 58: (0.0, 0.015),
+         67: (0.0, 0.02), 61: (0.0, 0.02)},
+    16: {58: (-0.01, 0.06), 57: (0.0, 0.07), 59: (-0.01, 0.04), 67: (-0.005, 0.06), 66: (0.0, 0.065)},
+    17: {7: (0.0, -0.04), 8: (0.0, -0.05), 6: (0.0, -0.02), 58: (0.0, -0.035), 57: (0.0, -0.045),
+         59: (0.0, -0.02), 67: (0.0, -0.03), 66: (0.0, -0.035), 48: (0.0, 0.015), 60: (0.0, 0.012)},
+    20: {48: (-0.09, 0.015), 60: (-0.085, 0.015), 49: (-0.05, 0.005), 59: (-0.05, 0.005), 61: (-0.03, 0.0),
+         67: (-0.03, 0.0), 50: (-0.015, 0.01), 58: (-0.015, -0.01), 51: (0.0, 0.01), 57: (0.0, -0.01)},
+    23: {50: (0.0, 0.025), 51: (0.0, 0.025), 49: (0.0, 0.015), 58: (0.0, -0.03), 57: (0.0, -0.03),
+         59: (0.0, -0.02), 48: (0.02, 0.0), 60: (0.02, 0.0)},
+    24: {50: (0.0, 0.035), 51: (0.0, 0.035), 49: (0.0, 0.02), 58: (0.0, -0.04), 57: (0.0, -0.04),
+         59: (0.0, -0.025), 48: (0.01, 0.0), 60: (0.01, 0.0), 61: (0.0, 0.004), 62: (0.0, 0.004),
+         67: (0.0, -0.004), 66: (0.0, -0.004)},
+    25: {61: (0.0, -0.012), 62: (0.0, -0.015), 67: (0.0, 0.028), 66: (0.0, 0.032), 58: (0.0, 0.02),
+         57: (0.0, 0.022), 59: (0.0, 0.012)},
+    26: {8: (0.0, 0.2), 7: (0.0, 0.19), 6: (0.0, 0.15), 5: (0.0, 0.1), 4: (0.0, 0.05), 3: (0.0, 0.02),
+         57: (0.0, 0.18), 58: (0.0, 0.165), 59: (0.0, 0.11), 66: (0.0, 0.18), 67: (0.0, 0.15),
+         48: (0.01, 0.035), 60: (0.012, 0.035)},
+    27: {8: (0.0, 0.30), 7: (0.0, 0.28), 6: (0.0, 0.22), 5: (0.0, 0.14), 4: (0.0, 0.07), 3: (0.0, 0.03),
+         57: (0.0, 0.28), 58: (0.0, 0.26), 59: (0.0, 0.18), 66: (0.0, 0.28), 67: (0.0, 0.25),
+         48: (0.05, 0.07), 60: (0.06, 0.07), 49: (0.02, 0.0), 61: (0.01, -0.02), 62: (0.0, -0.025),
+         50: (0.0, -0.01), 51: (0.0, -0.01)},
+}
+assert set(AU_MOTION) == set(SYNTH_AUS)
+
+
+def _motion_fields() -> dict[int, tuple[np.ndarray, np.ndarray]]:
+    """Per AU: (68, 2) displacement driven by the right-side amount, and by the left-side amount."""
+    fields = {}
+    for au, spec in AU_MOTION.items():
+        right = np.zeros((68, 2))
+        left = np.zeros((68, 2))
+        for i, (dx, dy) in spec.items():
+            if _CENTRAL[i]:
+                right[i] += (0.5 * dx, 0.5 * dy)
+                left[i] += (0.5 * dx, 0.5 * dy)
+            else:
+                right[i] = (dx, dy)
+                left[MIRROR[i]] = (-dx, dy)
+        fields[au] = (right, left)
+    return fields
+
+
+_FIELDS = _motion_fields()
+
+
+# ---- identities ----
+
+@dataclass(frozen=True)
+class Identity:
+    """Everything that makes one synthetic subject look like themselves (fixed across frames)."""
+
+    shape: np.ndarray = field(repr=False)  # (68, 2) neutral landmarks in face units
+    skin: float  # base skin brightness, 0-1
+    lip: float  # lip darkening factor (<1 darker than skin)
+    brow_tone: float  # brow darkness, 0-1 (ink)
+    brow_width: float  # brow thickness, face units
+    iris: float  # iris brightness
+    hair: float  # hair brightness
+    hairline: float  # y of the hairline at the midline
+    hairline_shape: tuple[float, float]  # hairline y += a * x**2 + b * x (curvature, side parting)
+    hair_volume: float  # how far the hair extends beyond the head outline
+    hair_length: float  # y where the hair ends at the sides (short < 0 < shoulder length)
+    age: float  # 0-1: depth of permanent folds and lines
+    stubble: float  # 0-1: darker beard area
+    texture: np.ndarray = field(repr=False)  # (3, 4) skin texture waves: fx, fy, phase, amplitude
+    background: float  # wall brightness behind this subject
+    clothes: float  # shirt brightness
+
+
+def sample_identity(rng: np.random.Generator) -> Identity:
+    """Draw a random identity: face shape, feature geometry, tones, hair."""
+    u = rng.uniform
+    shape = TEMPLATE.copy()
+    # Whole-face proportions.
+    shape[:, 0] *= u(0.9, 1.1)
+    shape[:, 1] *= u(0.93, 1.07)
+    jaw = np.arange(17)
+    lower = shape[jaw, 1] > 0.6
+    shape[jaw[lower], 0] *= u(0.85, 1.05)  # narrow or square chin
+    shape[8, 1] += u(-0.05, 0.08)
+    shape[[7, 9], 1] += u(-0.03, 0.05)
+
+    def move(idx, dx=0.0, dy=0.0, sx=1.0, sy=1.0, centre=None):
+        """Move/scale a bilateral group (given by its right-side indices) symmetrically."""
+        idx = np.asarray(idx)
+        both = np.unique(np.concatenate([idx, MIRROR[idx]]))
+        pts = shape[both]
+        c = pts.mean(axis=0) if centre is None else np.asarray(centre)
+        pts = c + (pts - c) * (sx, sy)
+        pts[:, 1] += dy
+        pts[:, 0] += np.where(pts[:, 0] < 0, -dx, dx)
+        shape[both] = pts
+
+    eye_r = np.arange(36, 42)
+    for eye in (eye_r, MIRROR[eye_r]):  # eye size about each eye's own centre
+        c = shape[eye].mean(axis=0)
+        shape[eye] = c + (shape[eye] - c) * (u(0.9, 1.12), u(0.8, 1.25))
+    move(eye_r, dx=u(-0.04, 0.04), dy=u(-0.02, 0.02))
+    move(np.arange(17, 22), dx=u(-0.03, 0.03), dy=u(-0.04, 0.03), sy=u(0.7, 1.4))
+    move(np.arange(27, 36), sx=u(0.85, 1.2), sy=u(0.9, 1.1), centre=(0.0, 0.0))
+    mouth = np.arange(48, 68)
+    move(mouth, sx=u(0.85, 1.15), dy=u(-0.04, 0.05))
+    upper, lower_lip = [49, 50, 51, 52, 53], [55, 56, 57, 58, 59]
+    shape[upper, 1] -= u(-0.015, 0.025)
+    shape[lower_lip, 1] += u(-0.02, 0.03)
+    shape += rng.normal(0, 0.006, shape.shape)  # small asymmetries
+
+    texture = np.stack([rng.uniform(2, 7, 3), rng.uniform(2, 7, 3), rng.uniform(0, 2 * np.pi, 3),
+                        rng.uniform(0.005, 0.025, 3)], axis=1)
+    dark_hair = rng.random() < 0.8
+    return Identity(
+        shape=shape, skin=u(0.45, 0.85), lip=u(0.7, 0.88), brow_tone=u(0.35, 0.75), brow_width=u(0.035, 0.07),
+        iris=u(0.15, 0.5), hair=u(0.05, 0.3) if dark_hair else u(0.55, 0.8), hairline=u(-0.95, -0.6),
+        hairline_shape=(u(0.1, 0.6), u(-0.15, 0.15)), hair_volume=u(0.02, 0.2),
+        hair_length=float(rng.choice([u(-0.4, 0.1), u(0.3, 0.9), u(1.2, 2.0)], p=[0.5, 0.3, 0.2])), age=float(rng.uniform(0, 1) ** 2), stubble=float(rng.random() < 0.2) * u(0.3, 1),
+        texture=texture, background=u(0.2, 0.85), clothes=u(0.1, 0.9),
+    )
+
+
+# ---- AU states ----
+
+def parse_aus(aus: dict | None) -> dict[int, tuple[float, float]]:
+    """Normalise an AU spec to ``{au: (right_amount, left_amount)}`` with amounts in [0, 1].
+
+    Keys may be ``12``, ``"AU12"``, ``"12"``, or unilateral ``"R12"`` / ``"L12"``; values are
+    FACS intensities 0-5 (floats allowed, 5 = E = full amount).
+    """
+    out: dict[int, list[float]] = {}
+    for key, intensity in (aus or {}).items():
+        key = str(key).upper()
+        side = None
+        if key.startswith("AU"):
+            key = key[2:]
+        if key[:1] in ("R", "L"):
+            side, key = key[0], key[1:]
+        if not key.isdigit() or int(key) not in AU_MOTION:
+            raise ValueError(f"SynthFACS cannot render action unit {key!r}; it renders AUs {list(AU_MOTION)}")
+        amount = float(np.clip(float(intensity) / 5.0, 0.0, 1.0))
+        r, l_ = out.get(int(key), [0.0, 0.0])
+        out[int(key)] = [max(r, amount if side in (None, "R") else 0.0), max(l_, amount if side in (None, "L") else 0.0)]
+    return {au: (r, l_) for au, (r, l_) in out.items()}
+
+
+def deform(identity: Identity, amounts: dict[int, tuple[float, float]]) -> np.ndarray:
+    """The identity's landmarks (68, 2) under the given AU amounts (from ``parse_aus``)."""
+    pts = identity.shape.copy()
+    for au, (right, left) in amounts.items():
+        field_r, field_l = _FIELDS[au]
+        pts += right * field_r + left * field_l
+    # Inner lips never cross: the lower inner lip stays below the upper one.
+    upper, lower = [61, 62, 63], [67, 66, 65]
+    pts[lower, 1] = np.maximum(pts[lower, 1], pts[upper, 1] + 0.002)
+    return pts
+
+
+def amount(amounts: dict[int, tuple[float, float]], au: int, side: str = "both") -> float:
+    """Amount of ``au`` on a side ("R", "L") or the mean of both."""
+    r, l_ = amounts.get(au, (0.0, 0.0))
+    return {"R": r, "L": l_}.get(side, 0.5 * (r + l_))
