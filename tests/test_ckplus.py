@@ -305,8 +305,11 @@ def test_emotion_file_of_a_sequence_without_images(ckplus_tree):
     s = ckplus_tree.seq("S032", "001")
     for frame in range(1, s.n_frames + 1):
         ckplus_tree.image_path(s, frame).unlink()
+    with pytest.raises(CKPlusFormatError, match="has no image") as err:  # empty image folder
+        load_ckplus(ckplus_tree.root)
+    assert str(ckplus_tree.emotion_path(s)) in str(err.value)
     ckplus_tree.image_path(s, 1).parent.rmdir()
-    with pytest.raises(CKPlusFormatError, match="has no image") as err:
+    with pytest.raises(CKPlusFormatError, match="has no image") as err:  # no image folder at all
         load_ckplus(ckplus_tree.root)
     assert str(ckplus_tree.emotion_path(s)) in str(err.value)
 

@@ -211,10 +211,6 @@ class _Sequence:
     emotion_file: Path | None
     facs_file: Path | None
 
-    @property
-    def key(self) -> str:
-        return f"{self.subject}/{self.sequence}"
-
 
 def _sequence_dirs(top: Path) -> dict[str, tuple[str, str, Path]]:
     """``"S005/001" -> (subject, sequence, folder)`` for every ``S###/###`` folder under ``top``."""
@@ -251,9 +247,9 @@ def _scan(folders: dict[str, Path | None]) -> list[_Sequence]:
                                     f"{folders[IMAGES] / key / frame} is missing")
     for key, (subject, sequence, folder) in sorted(images.items()):
         frames = sorted(n for n in os.listdir(folder) if n.lower().endswith(".png") and not n.startswith("."))
-        if not frames:
-            continue
         emotion_file = emotions.get(key)
+        if not frames and emotion_file is None:
+            continue
         emotion = None
         if emotion_file is not None:
             emotion = read_emotion(emotion_file)
@@ -361,6 +357,8 @@ def load_ckplus(root: str | os.PathLike, frames: str = "paper", classes: int = 8
         raise ValueError(f"frames must be one of {FRAME_PROTOCOLS}, got {frames!r}")
     if classes not in CLASS_SETS:
         raise ValueError(f"classes must be one of {sorted(CLASS_SETS)}, got {classes!r}")
+    if not isinstance(size, int) or size < 1:
+        raise ValueError(f"size must be a positive int, got {size!r}")
     if crop == "haar":
         raise NotImplementedError("crop='haar' (the paper's OpenCV Haar cascade) is not implemented yet "
                                   "(a later issue); use crop='landmarks'")
