@@ -9,8 +9,8 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from io import StringIO
 from dataclasses import dataclass, field
+from io import StringIO
 from pathlib import Path
 
 import numpy as np

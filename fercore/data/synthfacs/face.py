@@ -188,7 +188,8 @@ def sample_identity(rng: np.random.Generator) -> Identity:
         shape=shape, skin=u(0.45, 0.85), lip=u(0.7, 0.88), brow_tone=u(0.35, 0.75), brow_width=u(0.035, 0.07),
         iris=u(0.15, 0.5), hair=u(0.05, 0.3) if dark_hair else u(0.55, 0.8), hairline=u(-0.95, -0.6),
         hairline_shape=(u(0.1, 0.6), u(-0.15, 0.15)), hair_volume=u(0.02, 0.2),
-        hair_length=float(rng.choice([u(-0.4, 0.1), u(0.3, 0.9), u(1.2, 2.0)], p=[0.5, 0.3, 0.2])), age=float(rng.uniform(0, 1) ** 2), stubble=float(rng.random() < 0.2) * u(0.3, 1),
+        hair_length=float(rng.choice([u(-0.4, 0.1), u(0.3, 0.9), u(1.2, 2.0)], p=[0.5, 0.3, 0.2])),
+        age=float(rng.uniform(0, 1) ** 2), stubble=float(rng.random() < 0.2) * u(0.3, 1),
         texture=texture, background=u(0.2, 0.85), clothes=u(0.1, 0.9),
     )
 
@@ -213,7 +214,9 @@ def parse_aus(aus: dict | None) -> dict[int, tuple[float, float]]:
             raise ValueError(f"SynthFACS cannot render action unit {key!r}; it renders AUs {list(AU_MOTION)}")
         amount = float(np.clip(float(intensity) / 5.0, 0.0, 1.0))
         r, l_ = out.get(int(key), [0.0, 0.0])
-        out[int(key)] = [max(r, amount if side in (None, "R") else 0.0), max(l_, amount if side in (None, "L") else 0.0)]
+        r = max(r, amount) if side in (None, "R") else r
+        l_ = max(l_, amount) if side in (None, "L") else l_
+        out[int(key)] = [r, l_]
     return {au: (r, l_) for au, (r, l_) in out.items()}
 
 

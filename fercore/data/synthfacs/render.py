@@ -257,7 +257,8 @@ def _darken(out: np.ndarray, drawn) -> None:
 
 
 def _upsample(field: np.ndarray, w: int, h: int) -> np.ndarray:
-    return np.array(Image.fromarray(np.ascontiguousarray(field, dtype=np.float32), mode="F").resize((w, h), Image.BILINEAR))
+    image = Image.fromarray(np.ascontiguousarray(field, dtype=np.float32), mode="F")
+    return np.array(image.resize((w, h), Image.BILINEAR))
 
 
 def _draw_body(frame: np.ndarray, ident: Identity, pose: Pose) -> None:
@@ -319,8 +320,8 @@ def _draw_head(frame, ident: Identity, lm: np.ndarray, amounts, pose: Pose, scen
         c = 0.5 * (lm[wing] + lm[inner]) + (0, -0.018)
         cv.polygon("ink", _ellipse(c, 0.045, 0.019 + 0.01 * a(38), 14), 0.55)
         s = np.sign(lm[wing, 0])
-        cv.line("lines", _smooth(lm[wing] + np.array([[0, -0.1], [0.035 * s, -0.05], [0.025 * s, 0.0], [-0.01 * s, 0.02]])),
-                0.014, 0.3 + 0.2 * a(9))
+        crease = lm[wing] + np.array([[0, -0.1], [0.035 * s, -0.05], [0.025 * s, 0.0], [-0.01 * s, 0.02]])
+        cv.line("lines", _smooth(crease), 0.014, 0.3 + 0.2 * a(9))
     for s in (-1, 1):
         cv.line("lines", np.array([[0.07 * s, 0.05], [0.08 * s, 0.25], [0.1 * s, 0.4]]), 0.03, 0.08)
 
@@ -400,8 +401,8 @@ def _draw_lines(cv: _Canvas, ident: Identity, lm: np.ndarray, a) -> None:
     # Glabella: vertical furrows between lowered brows (AU4); horizontal line at the nose root.
     inner_y = 0.5 * (lm[21, 1] + lm[22, 1])
     for s in (-1, 1):
-        cv.line("lines", np.array([[0.06 * s, inner_y - 0.16], [0.05 * s, inner_y - 0.05], [0.055 * s, inner_y + 0.04]]),
-                0.016, 0.55 * a(4))
+        furrow = np.array([[0.06 * s, inner_y - 0.16], [0.05 * s, inner_y - 0.05], [0.055 * s, inner_y + 0.04]])
+        cv.line("lines", furrow, 0.016, 0.55 * a(4))
     cv.line("lines", np.array([[-0.07, inner_y + 0.11], [0.07, inner_y + 0.11]]), 0.014, 0.3 * a(4) + 0.3 * a(9))
     # Nose wrinkles (AU9): lines across and beside the bridge.
     for k in range(3):
@@ -440,3 +441,17 @@ def _draw_lines(cv: _Canvas, ident: Identity, lm: np.ndarray, a) -> None:
         chin = lm[8] + (0, -0.16)
         for off in rng.uniform(-0.1, 0.1, (8, 2)):
             cv.polygon("lines", _ellipse(chin + off * (1.2, 0.6), 0.016, 0.012, 8), 0.35 * a(17))
+
+
+def render_crop(identity: Identity, aus: dict | None = None, pose: Pose | None = None, scene: Scene | None = None,
+                seed: int = 0, size: int = 96) -> tuple[np.ndarray, np.ndarray]:
+    """Render a frame and cut the face out exactly as the CK+ loader does (landmark crop).
+
+    Returns:
+        (uint8 (size, size) crop, float32 (68, 2) landmarks in crop pixels).
+    """
+    from fercore.data.crop import crop_square, landmark_box, to_crop_coords
+
+    frame = render_face(identity, aus, pose, scene, seed)
+    box = landmark_box(frame.landmarks)
+    return crop_square(frame.image, box, size), to_crop_coords(frame.landmarks, box, size)

@@ -93,11 +93,11 @@ def plan_dataset(subjects: int = 120, seed: int = 0) -> list[SequencePlan]:
     plans = []
     for s, labels_s in enumerate(per_subject):
         numbering = np.sort(rng.choice(np.arange(1, 3 * len(labels_s) + 2), len(labels_s), replace=False))
-        for number, label in zip(numbering, rng.permutation(np.array(labels_s, dtype=object))):
+        for number, label in zip(numbering, rng.permutation(np.array(labels_s, dtype=object)), strict=True):
             apex = _emotion_aus(rng, label) if label else _unlabelled_aus(rng)
             onset = {au: round(float(rng.uniform(0, 0.35)), 3) for au in apex}
             plans.append(SequencePlan(subject=ids[s], subject_index=s, number=int(number), emotion=str(label),
-                                      apex=apex, onset=onset, n_frames=int(rng.integers(5, 12)),
+                                      apex=apex, onset=onset, n_frames=int(rng.integers(5, 10)),
                                       seed=int(rng.integers(2**31))))
     return sorted(plans, key=lambda p: (p.subject, p.number))
 
