@@ -81,8 +81,8 @@ AU_MOTION: dict[int, dict[int, tuple[float, float]]] = {
          59: (0.0, -0.02), 67: (0.0, -0.03), 66: (0.0, -0.035), 48: (0.0, 0.015), 60: (0.0, 0.012)},
     20: {48: (-0.09, 0.015), 60: (-0.085, 0.015), 49: (-0.05, 0.005), 59: (-0.05, 0.005), 61: (-0.03, 0.0),
          67: (-0.03, 0.0), 50: (-0.015, 0.01), 58: (-0.015, -0.01), 51: (0.0, 0.01), 57: (0.0, -0.01)},
-    23: {50: (0.0, 0.025), 51: (0.0, 0.025), 49: (0.0, 0.015), 58: (0.0, -0.03), 57: (0.0, -0.03),
-         59: (0.0, -0.02), 48: (0.02, 0.0), 60: (0.02, 0.0)},
+    23: {50: (0.0, 0.035), 51: (0.0, 0.035), 49: (0.0, 0.02), 58: (0.0, -0.04), 57: (0.0, -0.04),
+         59: (0.0, -0.025), 48: (0.025, 0.0), 60: (0.025, 0.0)},
     24: {50: (0.0, 0.035), 51: (0.0, 0.035), 49: (0.0, 0.02), 58: (0.0, -0.04), 57: (0.0, -0.04),
          59: (0.0, -0.025), 48: (0.01, 0.0), 60: (0.01, 0.0), 61: (0.0, 0.004), 62: (0.0, 0.004),
          67: (0.0, -0.004), 66: (0.0, -0.004)},
@@ -203,15 +203,16 @@ def parse_aus(aus: dict | None) -> dict[int, tuple[float, float]]:
     FACS intensities 0-5 (floats allowed, 5 = E = full amount).
     """
     out: dict[int, list[float]] = {}
-    for key, intensity in (aus or {}).items():
-        key = str(key).upper()
+    for original, intensity in (aus or {}).items():
+        key = str(original).upper()
         side = None
         if key.startswith("AU"):
             key = key[2:]
         if key[:1] in ("R", "L"):
             side, key = key[0], key[1:]
         if not key.isdigit() or int(key) not in AU_MOTION:
-            raise ValueError(f"SynthFACS cannot render action unit {key!r}; it renders AUs {list(AU_MOTION)}")
+            raise ValueError(f"SynthFACS cannot render action unit {original!r}; it renders AUs {list(AU_MOTION)} "
+                             "(keys like 12, 'AU12', or unilateral 'R12' / 'L12')")
         amount = float(np.clip(float(intensity) / 5.0, 0.0, 1.0))
         r, l_ = out.get(int(key), [0.0, 0.0])
         r = max(r, amount) if side in (None, "R") else r

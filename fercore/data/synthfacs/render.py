@@ -444,14 +444,19 @@ def _draw_lines(cv: _Canvas, ident: Identity, lm: np.ndarray, a) -> None:
 
 
 def render_crop(identity: Identity, aus: dict | None = None, pose: Pose | None = None, scene: Scene | None = None,
-                seed: int = 0, size: int = 96) -> tuple[np.ndarray, np.ndarray]:
-    """Render a frame and cut the face out exactly as the CK+ loader does (landmark crop).
+                seed: int = 0, size: int = 96, box: tuple[float, float, float] | None = None):
+    """Render a frame and cut the face out as the CK+ loader does (landmark crop).
+
+    Args:
+        box: crop box (x0, y0, side) in frame pixels; None: from this frame's landmarks, as the
+            loader does. Pass the neutral face's box to compare AUs without the crop moving
+            (brows and jaw move the landmarks, and with them the box).
 
     Returns:
-        (uint8 (size, size) crop, float32 (68, 2) landmarks in crop pixels).
+        (uint8 (size, size) crop, float32 (68, 2) landmarks in crop pixels, the box used).
     """
     from fercore.data.crop import crop_square, landmark_box, to_crop_coords
 
     frame = render_face(identity, aus, pose, scene, seed)
-    box = landmark_box(frame.landmarks)
-    return crop_square(frame.image, box, size), to_crop_coords(frame.landmarks, box, size)
+    box = landmark_box(frame.landmarks) if box is None else box
+    return crop_square(frame.image, box, size), to_crop_coords(frame.landmarks, box, size), box
