@@ -32,30 +32,26 @@ def face_grid(images, titles=None, ncols: int = 8, size: float = 1.4, cmap: str 
     return fig
 
 
-def expression_grid(faceset: FaceSet, n_subjects: int = 6, seed: int = 0):
-    """Rows: the classes; columns: subjects who show most classes (apex frames, neutral first frames)."""
+def expression_grid(faceset: FaceSet, n_examples: int = 6, seed: int = 0):
+    """Rows: the classes; columns: examples from different subjects (last frames; neutral: first frames)."""
     labels = faceset.labels.numpy()
-    last = faceset.meta["role"].to_numpy() != "onset"
-    table = pd.DataFrame({"subject": faceset.subjects, "label": labels, "index": np.arange(len(faceset))})[last]
-    table = table[table.label >= 0]
-    coverage = table.groupby("subject")["label"].nunique().sort_values(ascending=False, kind="stable")
+    last = (faceset.meta["role"].to_numpy() != "onset") & (labels >= 0)
     rng = np.random.default_rng(seed)
-    top = coverage[coverage >= coverage.iloc[min(len(coverage) - 1, 3 * n_subjects)]].index.to_numpy()
-    subjects = sorted(rng.choice(top, size=min(n_subjects, len(top)), replace=False))
-    nrows, ncols = len(faceset.classes), len(subjects)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(1.3 * ncols, 1.35 * nrows), squeeze=False)
+    nrows = len(faceset.classes)
+    fig, axes = plt.subplots(nrows, n_examples, figsize=(1.3 * n_examples, 1.4 * nrows), squeeze=False)
     for r, name in enumerate(faceset.classes):
-        for c, subject in enumerate(subjects):
+        candidates = np.flatnonzero(last & (labels == r))
+        _, first_per_subject = np.unique(faceset.subjects[candidates], return_index=True)
+        picks = rng.permutation(candidates[first_per_subject])[:n_examples]
+        for c in range(n_examples):
             ax = axes[r, c]
             ax.set_xticks([])
             ax.set_yticks([])
-            hits = table[(table.subject == subject) & (table.label == r)]["index"].to_numpy()
-            if len(hits):
-                ax.imshow(faceset.images[hits[-1], 0], cmap="gray", vmin=0, vmax=255)
+            if c < len(picks):
+                ax.imshow(faceset.images[picks[c], 0], cmap="gray", vmin=0, vmax=255)
+                ax.set_title(str(faceset.subjects[picks[c]]), fontsize=7)
             if c == 0:
                 ax.set_ylabel(name, fontsize=9)
-            if r == 0:
-                ax.set_title(subject, fontsize=9)
     fig.tight_layout()
     return fig
 

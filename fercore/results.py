@@ -50,3 +50,11 @@ def _plain(value):
     if isinstance(value, Path):
         return str(value)
     raise TypeError(f"cannot write {type(value).__name__} to JSON")
+
+
+def save_figure(fig, run_dir: str | os.PathLike, name: str) -> Path:
+    """Save a notebook figure as ``<run_dir>/figures/<name>.png`` (and leave it displayed)."""
+    path = Path(run_dir) / "figures" / f"{name}.png"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110, bbox_inches="tight")
+    return path

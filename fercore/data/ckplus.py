@@ -379,9 +379,9 @@ def load_ckplus(root: str | os.PathLike, frames: str = "paper", classes: int = 8
             raise CKPlusFormatError(f"landmark file {lm} is missing (needed to crop {image})")
     facs_files = sorted({it.seq.facs_file for it in items if it.seq.facs_file is not None})
     emotion_files = [s.emotion_file for s in sequences if s.emotion_file is not None]
-    protocol = {"dataset": name, "frames": frames, "classes": classes, "size": size, "crop": crop,
-                "unlabelled": unlabelled, "n_folds": N_FOLDS}
-    key = {"loader": _LOADER_VERSION, "root": str(root), "protocol": protocol,
+    protocol = {"dataset": name, "root": str(root), "frames": frames, "classes": classes, "size": size,
+                "crop": crop, "unlabelled": unlabelled, "n_folds": N_FOLDS}
+    key = {"loader": _LOADER_VERSION, "protocol": protocol,
            "files": tree_fingerprint(emotion_files + facs_files + landmark_files + image_files)}
 
     def build() -> FaceSet:

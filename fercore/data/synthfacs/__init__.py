@@ -7,7 +7,16 @@
 """
 
 from fercore.data.synthfacs.face import Identity, parse_aus, sample_identity
-from fercore.data.synthfacs.render import FRAME_H, FRAME_W, Pose, Rendered, Scene, render_crop, render_face
+from fercore.data.synthfacs.render import (
+    FRAME_H,
+    FRAME_W,
+    Pose,
+    Rendered,
+    Scene,
+    au_examples,
+    render_crop,
+    render_face,
+)
 from fercore.data.synthfacs.tree import (
     SequencePlan,
     identity_of,
@@ -19,7 +28,7 @@ from fercore.data.synthfacs.tree import (
 )
 
 __all__ = [
-    "FRAME_H", "FRAME_W", "Identity", "Pose", "Rendered", "Scene", "SequencePlan", "identity_of", "parse_aus",
-    "plan_dataset", "read_plans", "read_truth", "render_crop", "render_face", "render_sequence", "sample_identity",
-    "write_tree",
+    "FRAME_H", "FRAME_W", "Identity", "Pose", "Rendered", "Scene", "SequencePlan", "au_examples", "identity_of",
+    "parse_aus", "plan_dataset", "read_plans", "read_truth", "render_crop", "render_face", "render_sequence",
+    "sample_identity", "write_tree",
 ]

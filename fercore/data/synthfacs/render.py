@@ -48,7 +48,7 @@ class Scene:
 
 
 def sample_pose(rng: np.random.Generator) -> Pose:
-    return Pose(cx=rng.uniform(280, 360), cy=rng.uniform(175, 230), scale=rng.uniform(105, 135),
+    return Pose(cx=rng.uniform(280, 360), cy=rng.uniform(165, 215), scale=rng.uniform(105, 135),
                 roll=float(np.clip(rng.normal(0, 2.5), -6, 6)), yaw=float(np.clip(rng.normal(0, 0.07), -0.15, 0.15)),
                 pitch=float(np.clip(rng.normal(0, 0.05), -0.1, 0.1)),
                 gaze=(rng.normal(0, 0.15), rng.normal(0, 0.1)))
@@ -460,3 +460,16 @@ def render_crop(identity: Identity, aus: dict | None = None, pose: Pose | None =
     frame = render_face(identity, aus, pose, scene, seed)
     box = landmark_box(frame.landmarks) if box is None else box
     return crop_square(frame.image, box, size), to_crop_coords(frame.landmarks, box, size), box
+
+
+def au_examples(identity: Identity, aus=None, intensity: float = 5, size: int = 96):
+    """One face with each AU alone at ``intensity``, all cut with the neutral face's crop box.
+
+    Returns:
+        (neutral crop uint8 (size, size), {au: crop with that AU}).
+    """
+    from fercore.facs import SYNTH_AUS
+
+    neutral, _, box = render_crop(identity, {}, size=size)
+    return neutral, {au: render_crop(identity, {f"AU{au}": intensity}, size=size, box=box)[0]
+                     for au in (aus or SYNTH_AUS)}

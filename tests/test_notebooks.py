@@ -1,0 +1,65 @@
+"""Every notebook runs end to end with papermill on the default SynthFACS tree; tests read its JSON."""
+
+from __future__ import annotations
+
+import json
+
+import nbformat
+import pytest
+
+from fercore.data import dataset_root, load, synthfacs
+from fercore.notebooks import notebooks, run_all
+
+
+@pytest.fixture(scope="session")
+def run_dir(tmp_path_factory):
+    """Execute all notebooks once, in order, on data/synthfacs (written first if missing)."""
+    root = dataset_root("synthfacs")
+    if not root.exists():
+        synthfacs.write_tree(root, progress=False)
+    out = tmp_path_factory.mktemp("run")
+    run_all(out, dataset="synthfacs", profile="quick", device="cpu")
+    return out
+
+
+def test_notebooks_are_committed_clean_and_parameterised():
+    assert notebooks(), "no notebooks found"
+    for path in notebooks():
+        nb = nbformat.read(path, as_version=4)
+        code = [c for c in nb.cells if c.cell_type == "code"]
+        assert all(not c.outputs and c.execution_count is None for c in code), f"{path.name} has outputs"
+        tagged = [c for c in code if "parameters" in c.metadata.get("tags", [])]
+        assert len(tagged) == 1, f"{path.name} needs exactly one cell tagged 'parameters'"
+        for name in ("dataset", "data_root", "profile", "device", "run_dir", "seed"):
+            assert f"{name} = " in tagged[0].source, f"{path.name}: parameter {name} missing"
+
+
+def test_every_notebook_ran_without_errors(run_dir):
+    executed = sorted((run_dir / "notebooks").glob("*.ipynb"))
+    assert [p.name for p in executed] == [p.name for p in notebooks()]
+    for path in executed:
+        nb = nbformat.read(path, as_version=4)
+        errors = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])
+                  if o.get("output_type") == "error"]
+        assert not errors, f"{path.name}: {errors[0].get('ename')}"
+
+
+def test_notebook_00_datasets(run_dir):
+    result = json.loads((run_dir / "00_datasets.json").read_text())
+    faceset = load("synthfacs")
+    _, plans = synthfacs.read_plans(dataset_root("synthfacs"))
+    labelled = sum(bool(p.emotion) for p in plans)
+    assert result["images"] == len(faceset) == 4 * labelled
+    assert result["classes"] == ["neutral", "anger", "contempt", "disgust", "fear", "happy", "sadness", "surprise"]
+    assert sum(result["class_counts"].values()) == result["images"]
+    assert result["class_counts"]["neutral"] == labelled
+    assert len(result["folds"]) == 10
+    assert sum(f["test"] for f in result["folds"]) == result["images"]  # every image is tested exactly once
+    pixel = result["pixel_logistic"]
+    per_fold = [f["test_accuracy"] for f in pixel["per_fold"]]
+    assert len(per_fold) == 10
+    assert pixel["accuracy_mean"] == pytest.approx(sum(per_fold) / 10)
+    majority = max(result["class_counts"].values()) / result["images"]
+    assert pixel["accuracy_mean"] > majority + 0.1, "pixels carry expression information"
+    for name in ("00_class_balance", "00_expressions", "00_sequence", "00_action_units", "00_au_frequencies"):
+        assert (run_dir / "figures" / f"{name}.png").stat().st_size > 10_000
