@@ -1,0 +1,266 @@
+"""Neuron inspection: what each convolutional filter responds to, mined from a whole dataset.
+
+- ``record``: a context manager that records layer outputs and always removes its hooks.
+- ``mine_topk``: one batched pass keeps, for every filter, the images (and positions) that
+  excite it most; a running top-k, never a dump of all activations.
+- ``receptive_field``: the input window under any unit, computed from the model's layers.
+- ``project``: a unit's deconvolution (Zeiler & Fergus) or guided backprop, through captum.
+- ``grad_cam``: class saliency maps.
+
+Activations are the outputs of the named convolution (before its ReLU); for the top units
+they are positive, where the ReLU is the identity.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm.auto import tqdm
+
+from fercore.augment import normalize
+from fercore.data.faceset import FaceSet
+
+
+def model_inputs(images: torch.Tensor, model: nn.Module) -> torch.Tensor:
+    """uint8 faces (B, 1, S, S) -> the normalised input the model was trained on (B, 1, s, s).
+
+    Resizes (area) to the model's ``config.image_size`` when it differs, on the model's device.
+    """
+    device = next(model.parameters()).device
+    x = images.to(device)
+    size = getattr(getattr(model, "config", None), "image_size", x.shape[-1])
+    if x.shape[-1] != size:
+        x = F.interpolate(x.float(), size=(size, size), mode="area")
+        return normalize(x / 255)
+    return normalize(x)
+
+
+@contextlib.contextmanager
+def record(model: nn.Module, layers: list[str]) -> Iterator[dict[str, torch.Tensor]]:
+    """Record the outputs of named layers during forward passes inside the block.
+
+    Yields a dict that maps each layer name to its latest output (detached). The hooks are
+    removed when the block ends, also on an exception, so a notebook cell run twice never
+    stacks hooks.
+    """
+    modules = dict(model.named_modules())
+    unknown = [name for name in layers if name not in modules]
+    if unknown:
+        raise KeyError(f"no layer {unknown} in the model; layers: {[n for n in modules if n]}")
+    outputs: dict[str, torch.Tensor] = {}
+    handles = []
+    try:
+        for name in layers:
+            def hook(_module, _inputs, output, name=name):
+                outputs[name] = output.detach()
+            handles.append(modules[name].register_forward_hook(hook))
+        yield outputs
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
+@torch.no_grad()
+def mine_topk(model: nn.Module, faceset: FaceSet, layer: str, k: int = 9, index=None,
+              batch_size: int = 128, progress: bool = True) -> pd.DataFrame:
+    """The k images that excite each filter of ``layer`` most, with the position of the peak.
+
+    Each image counts once per filter, at its strongest position (so the top-k are k different
+    faces, as in Zeiler & Fergus's figures).
+
+    Args:
+        model: a trained network (in eval mode during mining).
+        faceset: the images to mine.
+        layer: a convolution's name, e.g. ``"conv3"``.
+        k: how many images to keep per filter.
+        index: which images of the faceset to mine (default: all).
+
+    Returns:
+        DataFrame with one row per (filter, rank): filter, rank (0 = strongest), image (index
+        into the faceset), y, x (position in the layer's output map), activation.
+    """
+    index = np.arange(len(faceset)) if index is None else np.asarray(index)
+    was_training = model.training
+    model.eval()
+    best_values, best_images, best_positions = None, None, None
+    try:
+        with record(model, [layer]) as outputs:
+            for start in tqdm(range(0, len(index), batch_size), desc=f"mining {layer}", disable=not progress):
+                batch = index[start:start + batch_size]
+                model(model_inputs(faceset.images[batch], model))
+                acts = outputs[layer].float()  # (B, C, H, W)
+                width = acts.shape[-1]
+                values, positions = acts.flatten(2).max(dim=2)  # (B, C): each image's peak per filter
+                images = torch.as_tensor(batch, device=values.device)[:, None].expand_as(values)
+                if best_values is not None:
+                    values = torch.cat([best_values, values])
+                    positions = torch.cat([best_positions, positions])
+                    images = torch.cat([best_images, images])
+                top = values.topk(min(k, len(values)), dim=0)  # (k, C) over images
+                best_values = top.values
+                best_positions = positions.gather(0, top.indices)
+                best_images = images.gather(0, top.indices)
+    finally:
+        model.train(was_training)
+    n, channels = best_values.shape
+    ranks, filters = np.meshgrid(np.arange(n), np.arange(channels), indexing="ij")
+    positions = best_positions.cpu().numpy()
+    table = pd.DataFrame({"filter": filters.ravel(), "rank": ranks.ravel(), "image": best_images.cpu().numpy().ravel(),
+                          "y": (positions // width).ravel(), "x": (positions % width).ravel(),
+                          "activation": best_values.cpu().numpy().ravel()})
+    return table.sort_values(["filter", "rank"], ignore_index=True)
+
+
+# ---- receptive fields ----
+
+@dataclass(frozen=True)
+class ReceptiveField:
+    """Input window of the units of one layer: unit (y, x) sees ``size`` x ``size`` pixels
+    centred on ``(start + y * stride, start + x * stride)`` (centres can be half pixels)."""
+
+    size: int
+    stride: int
+    start: float
+
+    def centre(self, y, x) -> tuple:
+        return self.start + np.asarray(y) * self.stride, self.start + np.asarray(x) * self.stride
+
+    def box(self, y: int, x: int) -> tuple[int, int, int, int]:
+        """(top, left, bottom, right) input pixels, inclusive-exclusive; may leave the image."""
+        cy, cx = self.centre(y, x)
+        top, left = int(round(cy - (self.size - 1) / 2)), int(round(cx - (self.size - 1) / 2))
+        return top, left, top + self.size, left + self.size
+
+
+def receptive_field(model: nn.Module, layer: str) -> ReceptiveField:
+    """Receptive field of ``layer``'s units, from the kernels, strides and paddings before it.
+
+    Walks the model's modules in order up to ``layer`` (ReLUs and dropout leave it unchanged).
+    """
+    size, stride, start = 1, 1, 0.0
+    for name, module in model.named_children():
+        if isinstance(module, (nn.Conv2d, nn.MaxPool2d, nn.AvgPool2d)):
+            k, s, p = (_pair(getattr(module, attr)) for attr in ("kernel_size", "stride", "padding"))
+            if isinstance(module, nn.Conv2d) and _pair(module.dilation) != 1:
+                raise ValueError(f"{name}: dilated convolutions are not supported")
+            size += (k - 1) * stride
+            start += ((k - 1) / 2 - p) * stride
+            stride *= s
+        if name == layer:
+            return ReceptiveField(size=size, stride=stride, start=start)
+    raise KeyError(f"no layer {layer!r} among the model's children {[n for n, _ in model.named_children()]}")
+
+
+def _pair(value) -> int:
+    if isinstance(value, tuple):
+        if value[0] != value[1]:
+            raise ValueError(f"non-square kernels, strides or paddings are not supported: {value}")
+        return int(value[0])
+    return int(value)
+
+
+def input_scale(model: nn.Module, faceset: FaceSet) -> float:
+    """Faceset pixels per model-input pixel (2 when a 48x48 model looks at 96x96 crops)."""
+    size = getattr(getattr(model, "config", None), "image_size", faceset.image_size)
+    return faceset.image_size / size
+
+
+def patches(faceset: FaceSet, top: pd.DataFrame, field: ReceptiveField, scale: float = 1.0) -> np.ndarray:
+    """Face patches under the units in ``top`` (rows with image, y, x), zero-padded at the borders.
+
+    Args:
+        scale: faceset pixels per model-input pixel (``input_scale``).
+
+    Returns:
+        uint8 (len(top), P, P) with P = round(field.size * scale).
+    """
+    side = int(round(field.size * scale))
+    images = faceset.images[:, 0].numpy()
+    out = np.zeros((len(top), side, side), np.uint8)
+    for row, (image, y, x) in enumerate(top[["image", "y", "x"]].to_numpy()):
+        cy, cx = field.centre(y, x)
+        # Centre in faceset pixels (pixel i of the model input covers faceset pixels [i*scale, (i+1)*scale)).
+        t = int(round((cy + 0.5) * scale - side / 2))
+        left = int(round((cx + 0.5) * scale - side / 2))
+        out[row] = _crop_padded(images[image], t, left, side)
+    return out
+
+
+def _crop_padded(image: np.ndarray, top: int, left: int, side: int) -> np.ndarray:
+    h, w = image.shape
+    out = np.zeros((side, side), image.dtype)
+    y0, x0, y1, x1 = max(top, 0), max(left, 0), min(top + side, h), min(left + side, w)
+    if y0 < y1 and x0 < x1:
+        out[y0 - top:y1 - top, x0 - left:x1 - left] = image[y0:y1, x0:x1]
+    return out
+
+
+# ---- projections to pixel space ----
+
+METHODS = ("deconvolution", "guided backprop")
+
+
+def project(model: nn.Module, faceset: FaceSet, image: int, layer: str, unit: tuple[int, int, int],
+            method: str = "deconvolution") -> np.ndarray:
+    """A unit's input-space projection for one face, via captum.
+
+    Args:
+        image: index into the faceset.
+        layer: convolution name, e.g. ``"conv3"``.
+        unit: (filter, y, x) in the layer's output map.
+        method: ``"deconvolution"`` (Zeiler & Fergus: ReLU backward passes positive signals
+            only) or ``"guided backprop"`` (also masked by the forward ReLU pattern).
+
+    Returns:
+        float32 (s, s) projection in the model's input resolution; zero outside the unit's
+        receptive field.
+    """
+    from captum.attr import NeuronDeconvolution, NeuronGuidedBackprop
+
+    classes = {"deconvolution": NeuronDeconvolution, "guided backprop": NeuronGuidedBackprop}
+    if method not in classes:
+        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    module = dict(model.named_modules())[layer]
+    x = model_inputs(faceset.images[image:image + 1], model).requires_grad_(True)
+    was_training = model.training
+    model.eval()
+    try:
+        attribution = classes[method](model, module).attribute(x, neuron_selector=tuple(int(u) for u in unit))
+    finally:
+        model.train(was_training)
+    return attribution[0, 0].detach().float().cpu().numpy()
+
+
+def grad_cam(model: nn.Module, faceset: FaceSet, images, layer: str = "conv3", target=None) -> np.ndarray:
+    """Grad-CAM class saliency (captum ``LayerGradCam``), upsampled to the model input.
+
+    Args:
+        images: indices into the faceset.
+        target: class index per image (default: the model's prediction).
+
+    Returns:
+        float32 (len(images), s, s), ReLU'd and scaled to a maximum of 1 per image.
+    """
+    from captum.attr import LayerAttribution, LayerGradCam
+
+    x = model_inputs(faceset.images[np.asarray(images)], model)
+    was_training = model.training
+    model.eval()
+    try:
+        if target is None:
+            with torch.no_grad():
+                target = model(x).argmax(dim=1)
+        module = dict(model.named_modules())[layer]
+        cam = LayerGradCam(model, module).attribute(x, target=target, relu_attributions=True)
+        cam = LayerAttribution.interpolate(cam, tuple(x.shape[-2:]), interpolate_mode="bilinear")
+    finally:
+        model.train(was_training)
+    cam = cam[:, 0].detach().float().cpu()
+    return (cam / cam.flatten(1).amax(dim=1).clamp_min(1e-12)[:, None, None]).numpy()

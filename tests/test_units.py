@@ -1,0 +1,122 @@
+"""Neuron inspection: receptive fields, hooks, top-k mining, projections, Grad-CAM."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from fercore import units
+from fercore.data.faceset import FaceSet
+from fercore.model import ModelConfig, build_model
+
+
+def _faceset(images: np.ndarray) -> FaceSet:
+    """A FaceSet around uint8 (N, S, S) images (labels and the rest are placeholders)."""
+    n = len(images)
+    return FaceSet(name="test", images=torch.from_numpy(images[:, None].astype(np.uint8)),
+                   labels=torch.zeros(n, dtype=torch.int64), classes=["x"],
+                   subjects=np.array([f"S{i}" for i in range(n)]),
+                   aus=torch.zeros((n, 0), dtype=torch.int8), au_codes=[],
+                   landmarks=torch.full((n, 68, 2), float("nan")), meta=pd.DataFrame({"i": range(n)}))
+
+
+def test_receptive_fields_of_the_paper_network():
+    model = build_model(ModelConfig(), seed=0)
+    assert units.receptive_field(model, "conv1") == units.ReceptiveField(size=5, stride=1, start=0.0)
+    assert units.receptive_field(model, "conv2") == units.ReceptiveField(size=14, stride=2, start=0.5)
+    assert units.receptive_field(model, "pool2") == units.ReceptiveField(size=16, stride=4, start=1.5)
+    conv3 = units.receptive_field(model, "conv3")
+    assert (conv3.size, conv3.stride) == (32, 4)  # paper.md: 32x32 input pixels, stride 4
+    assert conv3.box(0, 0) == (-14, -14, 18, 18)
+    assert conv3.box(5, 7) == (6, 14, 38, 46)
+    with pytest.raises(KeyError, match="conv9"):
+        units.receptive_field(model, "conv9")
+
+
+def test_hooks_are_removed_also_after_an_exception():
+    model = build_model(ModelConfig(image_size=32, width=0.25), seed=0)
+    with units.record(model, ["conv1", "conv3"]) as out:
+        model(torch.zeros(2, 1, 32, 32))
+        assert out["conv1"].shape == (2, 16, 32, 32) and out["conv3"].shape == (2, 64, 8, 8)
+    with pytest.raises(RuntimeError, match="boom"), units.record(model, ["conv2"]):
+        raise RuntimeError("boom")
+    assert all(not m._forward_hooks for m in model.modules())
+    with pytest.raises(KeyError, match="conv7"), units.record(model, ["conv7"]):
+        pass
+
+
+def test_mining_finds_hand_computed_top_k():
+    """conv1 with one delta filter: its activation is the normalised input, known by hand."""
+    model = build_model(ModelConfig(image_size=32, width=1 / 64), seed=0)  # conv1 has one filter
+    with torch.no_grad():
+        model.conv1.weight.zero_()
+        model.conv1.weight[0, 0, 2, 2] = 1.0
+    brightness = np.array([40, 255, 90, 200, 10, 160])
+    spots = [(3, 4), (10, 20), (16, 16), (25, 6), (8, 8), (30, 29)]
+    images = np.zeros((6, 32, 32), np.uint8)
+    for k, ((r, c), v) in enumerate(zip(spots, brightness, strict=True)):
+        images[k, r, c] = v
+    top = units.mine_topk(model, _faceset(images), "conv1", k=3, batch_size=4, progress=False)
+    expected = np.argsort(-brightness)[:3]  # images 1, 3, 5
+    assert top["image"].tolist() == expected.tolist()
+    assert list(zip(top.y, top.x, strict=True)) == [spots[i] for i in expected]
+    # x/255*2 minus the 5x5 local mean (x/255*2/25) at the spot itself.
+    assert np.allclose(top["activation"], brightness[expected] / 255 * 2 * (1 - 1 / 25), atol=1e-6)
+
+
+def test_mining_matches_brute_force():
+    rng = np.random.default_rng(0)
+    faceset = _faceset(rng.integers(0, 256, (37, 48, 48)))
+    model = build_model(ModelConfig(image_size=48, width=0.125), seed=3)
+    top = units.mine_topk(model, faceset, "conv3", k=5, batch_size=8, progress=False)
+    with torch.no_grad(), units.record(model, ["conv3"]) as out:
+        model(units.model_inputs(faceset.images, model))
+    acts = out["conv3"].flatten(2)  # (N, C, HW)
+    peak, where = acts.max(dim=2)
+    for f in range(acts.shape[1]):
+        order = torch.argsort(peak[:, f], descending=True)[:5]
+        rows = top[top["filter"] == f]
+        assert rows["image"].tolist() == order.tolist()
+        assert np.allclose(rows["activation"], peak[order, f].numpy(), atol=1e-5)
+        assert (rows["y"] * out["conv3"].shape[-1] + rows["x"]).tolist() == where[order, f].tolist()
+
+
+@pytest.mark.parametrize("method", units.METHODS)
+def test_projections_stay_inside_the_receptive_field(method):
+    rng = np.random.default_rng(1)
+    faceset = _faceset(rng.integers(0, 256, (2, 96, 96)))
+    model = build_model(ModelConfig(), seed=1)
+    field = units.receptive_field(model, "conv3")
+    for y, x in ((0, 0), (10, 13), (23, 23)):
+        projection = units.project(model, faceset, 1, "conv3", (7, y, x), method=method)
+        top, left, bottom, right = field.box(y, x)
+        inside = np.zeros_like(projection, dtype=bool)
+        inside[max(top, 0):bottom, max(left, 0):right] = True
+        assert np.abs(projection[inside]).max() > 0
+        assert np.all(projection[~inside] == 0)
+
+
+def test_patches_are_padded_at_the_border_and_scale_with_the_input():
+    image = np.arange(96 * 96, dtype=np.int64).reshape(96, 96) % 251 + 1
+    faceset = _faceset(image[None])
+    model = build_model(ModelConfig(), seed=0)
+    field = units.receptive_field(model, "conv3")
+    corner = units.patches(faceset, pd.DataFrame({"image": [0], "y": [0], "x": [0]}), field)[0]
+    assert corner.shape == (32, 32)
+    assert np.all(corner[:14] == 0) and np.all(corner[:, :14] == 0)  # box starts at -14
+    assert np.array_equal(corner[14:, 14:], image[:18, :18])
+    small = build_model(ModelConfig(image_size=48), seed=0)
+    scale = units.input_scale(small, faceset)
+    assert scale == 2
+    assert units.patches(faceset, pd.DataFrame({"image": [0], "y": [3], "x": [3]}), field, scale).shape == (1, 64, 64)
+
+
+def test_grad_cam_is_a_normalised_map_per_image():
+    rng = np.random.default_rng(2)
+    faceset = _faceset(rng.integers(0, 256, (3, 48, 48)))
+    model = build_model(ModelConfig(image_size=48, width=0.25), seed=0)
+    cams = units.grad_cam(model, faceset, [0, 2])
+    assert cams.shape == (2, 48, 48)
+    assert cams.min() >= 0 and cams.max() <= 1 + 1e-6
