@@ -138,8 +138,11 @@ def test_root_without_ckplus_folders(tmp_path):
 def test_landmark_crop_needs_landmarks_folder(make_ckplus_tree):
     tree = make_ckplus_tree(landmarks=False)
     with pytest.raises(CKPlusFormatError, match="Landmarks") as err:
-        load_ckplus(tree.root)
+        load_ckplus(tree.root, crop="landmarks")
     assert str(tree.root) in str(err.value)
+    # crop="auto" (the default) falls back to the Haar cascade, which finds no face in these frames
+    with pytest.raises(CKPlusFormatError, match="no face in any"):
+        load_ckplus(tree.root)
 
 
 def test_scan_lists_every_sequence(ckplus_tree):
@@ -352,8 +355,8 @@ def test_unreadable_image(ckplus_tree):
 
 
 def test_bad_options(ckplus_tree):
-    with pytest.raises(NotImplementedError, match="haar"):
-        load_ckplus(ckplus_tree.root, crop="haar")
+    with pytest.raises(ValueError, match="crop"):
+        load_ckplus(ckplus_tree.root, crop="eyes")
     with pytest.raises(ValueError, match="frames"):
         load_ckplus(ckplus_tree.root, frames="all")
     with pytest.raises(ValueError, match="classes"):

@@ -18,12 +18,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-from PIL import Image
 from tqdm.auto import tqdm
 
 from fercore.data.cache import cached, tree_fingerprint
+from fercore.data.common import DatasetFormatError, read_gray, warn_left_out
 from fercore.data.crop import crop_square, landmark_box, to_crop_coords
 from fercore.data.faceset import NO_LABEL, FaceSet, rotating_splits, subject_folds
+from fercore.data.haar import haar_box
 from fercore.facs import AU_ABSENT, AU_NOT_CODED, AU_PRESENT_UNKNOWN, CKPLUS_EMOTIONS, au_code
 
 IMAGES, EMOTION, FACS, LANDMARKS = "cohn-kanade-images", "Emotion", "FACS", "Landmarks"
@@ -42,11 +43,12 @@ CLASS_SETS: dict[int, tuple[str, ...]] = {
     6: tuple(e for e in CKPLUS_EMOTIONS if e not in ("neutral", "contempt")),
 }
 N_FOLDS = 10
+CROPS = ("auto", "landmarks", "haar")
 _LOADER_VERSION = 1  # part of the cache key: bump when the output changes for the same input
 _N_LANDMARKS = 68
 
 
-class CKPlusFormatError(ValueError):
+class CKPlusFormatError(DatasetFormatError):
     """The copy on disk does not match the CK+ layout; the message names the file (and line)."""
 
 
@@ -328,7 +330,7 @@ def _landmark_file(folders: dict[str, Path | None], item: _Item) -> Path:
 
 
 def load_ckplus(root: str | os.PathLike, frames: str = "paper", classes: int = 8, size: int = 96,
-                crop: str = "landmarks", unlabelled: bool = False, name: str = "ckplus",
+                crop: str = "auto", unlabelled: bool = False, name: str = "ckplus",
                 use_cache: bool = True) -> FaceSet:
     """Load a CK+ copy (or SynthFACS, written in the same layout) under a protocol.
 
@@ -339,8 +341,11 @@ def load_ckplus(root: str | os.PathLike, frames: str = "paper", classes: int = 8
         classes: 8 = neutral + the 7 emotions (CK+ order), 7 = no neutral, 6 = no neutral and no
             contempt. Sequences whose emotion is not a class are left out.
         size: side of the square crops in pixels.
-        crop: ``"landmarks"`` (box around each frame's own 68 landmarks); ``"haar"`` is not yet
-            implemented.
+        crop: ``"landmarks"`` (box around each frame's own 68 landmarks), ``"haar"`` (the paper's
+            OpenCV cascade, see ``fercore.data.haar``: frames without a detected face are left
+            out, with a warning, and listed in ``protocol["left_out"]``; landmarks, where the copy
+            has them, are carried into the crop), or ``"auto"``: landmarks when the copy has a
+            ``Landmarks`` folder, else haar. ``protocol["crop"]`` says which was used.
         unlabelled: also add the last frame of every unlabelled sequence that has FACS codes,
             with label ``NO_LABEL``; these images are in no split.
         name: FaceSet name (``"synthfacs"`` for the built-in dataset).
@@ -349,9 +354,11 @@ def load_ckplus(root: str | os.PathLike, frames: str = "paper", classes: int = 8
     Returns:
         FaceSet with images uint8 (N, 1, size, size), labels (N,), subjects ``"S005"``, aus
         int8 (N, A) (apex: FACS codes, 9 where CK+ gives intensity 0; neutral: 0; other frames: -1),
-        landmarks float32 (N, 68, 2) in crop pixels, meta (path relative to root, subject,
-        sequence, frame (1-based), n_frames, role, emotion of the sequence ("" if unlabelled),
-        labelled, fold) and 10 rotating subject-independent splits.
+        landmarks float32 (N, 68, 2) in crop pixels (NaN where the copy has none), meta (path
+        relative to root, subject, sequence, frame (1-based), n_frames, role, emotion of the
+        sequence ("" if unlabelled), labelled, fold) and 10 rotating subject-independent splits.
+        Folds come from the subjects of the planned images, so a subject keeps its fold when the
+        Haar crop leaves some of its frames out.
     """
     if frames not in FRAME_PROTOCOLS:
         raise ValueError(f"frames must be one of {FRAME_PROTOCOLS}, got {frames!r}")
@@ -359,64 +366,89 @@ def load_ckplus(root: str | os.PathLike, frames: str = "paper", classes: int = 8
         raise ValueError(f"classes must be one of {sorted(CLASS_SETS)}, got {classes!r}")
     if not isinstance(size, int) or size < 1:
         raise ValueError(f"size must be a positive int, got {size!r}")
-    if crop == "haar":
-        raise NotImplementedError("crop='haar' (the paper's OpenCV Haar cascade) is not implemented yet "
-                                  "(a later issue); use crop='landmarks'")
-    if crop != "landmarks":
-        raise ValueError(f"crop must be 'landmarks' (or, later, 'haar'), got {crop!r}")
+    if crop not in CROPS:
+        raise ValueError(f"crop must be one of {CROPS}, got {crop!r}")
     root = Path(root).expanduser().resolve()
     folders = find_ckplus_folders(root)
-    if folders[LANDMARKS] is None:
+    if crop == "auto":
+        crop = "landmarks" if folders[LANDMARKS] is not None else "haar"
+    if crop == "landmarks" and folders[LANDMARKS] is None:
         raise CKPlusFormatError(f"crop='landmarks' needs the CK+ Landmarks folder (from Landmarks.zip), "
-                                f"not found below {root}")
+                                f"not found below {root}; crop='haar' needs no landmarks")
     class_names = CLASS_SETS[classes]
     sequences = _scan(folders)
     items = _plan(sequences, frames, class_names, unlabelled)
     image_files = [it.seq.folder / it.frame for it in items]
-    landmark_files = [_landmark_file(folders, it) for it in items]
-    for image, lm in zip(image_files, landmark_files, strict=True):
-        if not lm.is_file():
-            raise CKPlusFormatError(f"landmark file {lm} is missing (needed to crop {image})")
+    landmark_files: list[Path | None] = [_landmark_file(folders, it) if folders[LANDMARKS] else None
+                                         for it in items]
+    for k, (image, lm) in enumerate(zip(image_files, landmark_files, strict=True)):
+        if lm is not None and not lm.is_file():
+            if crop == "landmarks":
+                raise CKPlusFormatError(f"landmark file {lm} is missing (needed to crop {image})")
+            landmark_files[k] = None  # the Haar crop does without; the landmarks of this frame are NaN
     facs_files = sorted({it.seq.facs_file for it in items if it.seq.facs_file is not None})
     emotion_files = [s.emotion_file for s in sequences if s.emotion_file is not None]
     protocol = {"dataset": name, "root": str(root), "frames": frames, "classes": classes, "size": size,
                 "crop": crop, "unlabelled": unlabelled, "n_folds": N_FOLDS}
     key = {"loader": _LOADER_VERSION, "protocol": protocol,
-           "files": tree_fingerprint(emotion_files + facs_files + landmark_files + image_files)}
+           "files": tree_fingerprint(emotion_files + facs_files + [p for p in landmark_files if p] + image_files)}
 
     def build() -> FaceSet:
         return _build(root, items, image_files, landmark_files, class_names, size, name, protocol)
 
-    return cached(name, key, build, use_cache=use_cache)
+    return warn_left_out(cached(name, key, build, use_cache=use_cache))
 
 
-def _build(root: Path, items: list[_Item], image_files: list[Path], landmark_files: list[Path],
+def _build(root: Path, items: list[_Item], image_files: list[Path], landmark_files: list[Path | None],
            class_names: tuple[str, ...], size: int, name: str, protocol: dict) -> FaceSet:
-    n = len(items)
-    aus, au_codes = _au_table(items)
-    images = np.zeros((n, 1, size, size), dtype=np.uint8)
-    landmarks = np.zeros((n, _N_LANDMARKS, 2), dtype=np.float32)
-
-    def crop_one(i: int):
-        points = read_landmarks(landmark_files[i])
-        box = landmark_box(points)
-        return crop_square(_read_gray(image_files[i]), box, size), to_crop_coords(points, box, size)
-
-    with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
-        progress = tqdm(pool.map(crop_one, range(n)), total=n, desc=f"{name}: cropping faces",
-                        unit="img", disable=n < 200)
-        for i, (face, points) in enumerate(progress):
-            images[i, 0], landmarks[i] = face, points
-
-    labels = np.array([NO_LABEL if it.label is None else class_names.index(it.label) for it in items],
-                      dtype=np.int64)
+    # Folds first, from every planned image: a subject keeps its fold whatever the crop leaves out.
     subjects = np.array([it.seq.subject for it in items], dtype=str)
-    labelled = labels != NO_LABEL
+    labelled = np.array([it.label is not None for it in items], dtype=bool)
     fold_of_subject = subject_folds(subjects[labelled], N_FOLDS)
     if len(fold_of_subject) < N_FOLDS:
         raise CKPlusFormatError(f"{root}: {len(fold_of_subject)} subjects have labelled images under this "
                                 f"protocol; {N_FOLDS} subject-independent folds need at least {N_FOLDS}")
-    fold = np.array([fold_of_subject[s] if ok else -1 for s, ok in zip(subjects, labelled, strict=True)])
+    haar = protocol["crop"] == "haar"
+
+    def crop_one(i: int):
+        """(face uint8 (size, size), landmarks (68, 2) in crop pixels), or None when no face is found."""
+        gray = _read_gray(image_files[i])
+        points = read_landmarks(landmark_files[i]) if landmark_files[i] is not None else None
+        box = haar_box(gray) if haar else landmark_box(points)
+        if box is None:
+            return None
+        crop_points = (to_crop_coords(points, box, size) if points is not None
+                       else np.full((_N_LANDMARKS, 2), np.nan, dtype=np.float32))
+        return crop_square(gray, box, size), crop_points
+
+    n = len(items)
+    images = np.zeros((n, 1, size, size), dtype=np.uint8)
+    landmarks = np.zeros((n, _N_LANDMARKS, 2), dtype=np.float32)
+    found = np.ones(n, dtype=bool)
+    with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
+        progress = tqdm(pool.map(crop_one, range(n)), total=n, desc=f"{name}: cropping faces",
+                        unit="img", disable=n < 200)
+        for i, result in enumerate(progress):
+            if result is None:
+                found[i] = False
+            else:
+                images[i, 0], landmarks[i] = result
+    if haar:
+        protocol = dict(protocol, left_out={"no_face": [p.relative_to(root).as_posix()
+                                                        for p, ok in zip(image_files, found, strict=True) if not ok]})
+    keep = np.flatnonzero(found)
+    if n and not len(keep):
+        raise CKPlusFormatError(f"{root}: the Haar cascade found no face in any of the {n} frames of the protocol "
+                                f"(first: {image_files[0]}); are these face images?")
+    items = [items[i] for i in keep]
+    image_files = [image_files[i] for i in keep]
+    images, landmarks, subjects, labelled = images[keep], landmarks[keep], subjects[keep], labelled[keep]
+
+    aus, au_codes = _au_table(items)
+    labels = np.array([NO_LABEL if it.label is None else class_names.index(it.label) for it in items],
+                      dtype=np.int64)
+    fold = np.array([fold_of_subject[s] if ok else -1 for s, ok in zip(subjects, labelled, strict=True)],
+                    dtype=np.int64)
     meta = pd.DataFrame({
         "path": [p.relative_to(root).as_posix() for p in image_files],
         "subject": subjects,
@@ -472,8 +504,4 @@ def _facs_codes(path: Path) -> dict[int, int]:
 
 def _read_gray(path: Path) -> np.ndarray:
     """uint8 (H, W); colour sequences (24-bit in some CK+ copies) are converted to gray."""
-    try:
-        with Image.open(path) as image:
-            return np.asarray(image.convert("L"))
-    except (OSError, ValueError) as e:
-        raise CKPlusFormatError(f"cannot read image {path}: {e}") from e
+    return read_gray(path, CKPlusFormatError)
