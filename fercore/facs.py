@@ -6,6 +6,8 @@ AUs are written as ``"AU12"`` everywhere in fercore. Intensities follow CK+'s FA
 
 from __future__ import annotations
 
+import numpy as np
+
 # AU number -> FACS name (the AUs that occur in CK+ and in SynthFACS).
 AU_NAMES: dict[int, str] = {
     1: "inner brow raiser",
@@ -86,3 +88,96 @@ EMOTION_PROTOTYPES: dict[str, dict] = {
     "disgust": {"core": (15, 16), "one_of": ((9, 10),), "optional": {17: 0.3, 25: 0.4}},
     "contempt": {"core": (12, 14), "optional": {}, "unilateral": True},
 }
+
+
+# ---- where each AU acts: face regions from the 68 landmarks ----
+# Each region is a list of convex polygons built from landmarks and offsets in units of the
+# inter-ocular distance d (so regions scale with the face). The regions follow the FACS
+# manual's description of where each AU changes the face (movement and wrinkles).
+
+
+def _eyes(lm):
+    return lm[36:42].mean(axis=0), lm[42:48].mean(axis=0)
+
+
+def _up(points, amount):
+    return points - [0.0, amount]
+
+
+def _box(centre, dx, dy):
+    x, y = centre
+    return [[x - dx, y - dy], [x + dx, y - dy], [x + dx, y + dy], [x - dx, y + dy]]
+
+
+def _sides(lm, d, right):
+    """A region drawn for the subject's right (image left) and mirrored on the other side."""
+    left = {36: 45, 39: 42, 40: 47, 41: 46, 31: 35, 48: 54, 49: 53, 59: 55, 17: 26, 18: 25, 19: 24, 1: 15, 2: 14}
+    mirror = {**left, **{v: k for k, v in left.items()}}
+
+    def pick(i, dx=0.0, dy=0.0, side=1):
+        j = i if side == 1 else mirror[i]
+        return [lm[j, 0] - side * dx * d, lm[j, 1] + dy * d]
+
+    return [[pick(*spec, side=s) for spec in right] for s in (1, -1)]
+
+
+def _regions(lm: np.ndarray, au: int) -> list:
+    d = float(np.linalg.norm(np.subtract(*_eyes(lm))))
+    if au == 1:  # inner brows and the centre of the forehead
+        return [np.concatenate([lm[19:25], _up(lm[19:25], 0.9 * d)])]
+    if au == 2:  # outer brows and the sides of the forehead
+        return _sides(lm, d, [(17,), (18,), (19,), (17, 0, -0.9), (19, 0, -0.9), (17, 0.15, 0.1)])
+    if au == 4:  # brows and the glabella between them
+        return [np.concatenate([lm[18:26], lm[27:28], _up(lm[20:24], 0.35 * d)])]
+    if au == 5:  # upper lids (the white above the iris)
+        return [np.concatenate([lm[36:42], _up(lm[36:40], 0.25 * d)]),
+                np.concatenate([lm[42:48], _up(lm[42:46], 0.25 * d)])]
+    if au == 6:  # cheeks below the eyes and crow's feet at the outer corners
+        return _sides(lm, d, [(36, 0.4, -0.15), (36, 0.45, 0.3), (41,), (40,), (39, 0, 0.1), (31, 0.15, 0), (2,), (1,)])
+    if au == 7:  # lids, tightened
+        return [np.concatenate([_up(lm[36:42], 0.12 * d), _up(lm[36:42], -0.15 * d)]),
+                np.concatenate([_up(lm[42:48], 0.12 * d), _up(lm[42:48], -0.15 * d)])]
+    if au == 9:  # nose bridge, nose sides and the nose root
+        return [np.concatenate([lm[27:36], lm[[21, 22, 39, 42]], [lm[31] - [0.12 * d, 0], lm[35] + [0.12 * d, 0]]])]
+    if au == 10:  # upper lip, nostril wings, upper nasolabial folds
+        return [np.concatenate([lm[31:36], lm[48:55], [lm[31] - [0.3 * d, 0], lm[35] + [0.3 * d, 0]]])]
+    if au == 12:  # lip corners pulled up and out, nasolabial folds
+        return _sides(lm, d, [(48, 0.3, -0.3), (48, 0.3, 0.2), (48, -0.15, 0.2), (49, 0, -0.1), (31, 0.25, 0)])
+    if au == 14:  # dimples beside the lip corners
+        return _sides(lm, d, [(48, 0.3, -0.2), (48, 0.3, 0.2), (48, -0.12, 0.2), (48, -0.12, -0.2)])
+    if au == 15:  # lip corners pulled down, and below them
+        return _sides(lm, d, [(48, 0.25, -0.15), (48, -0.15, -0.15), (59, 0, 0.35), (48, 0.25, 0.45)])
+    if au == 16:  # lower lip pulled down
+        return [np.concatenate([lm[55:60], lm[65:68], lm[[48, 54]], _up(lm[55:60], -0.25 * d)])]
+    if au == 17:  # chin boss pushed up, and the lower lip
+        return [np.concatenate([lm[55:60], lm[6:11]])]
+    if au == 20:  # lip corners stretched sideways
+        return _sides(lm, d, [(48, 0.45, -0.15), (48, 0.45, 0.3), (48, -0.15, 0.2), (48, -0.15, -0.15)])
+    if au in (23, 24, 25):  # the lips (tightened, pressed, parted)
+        return [np.concatenate([lm[48:60], _up(lm[48:60], 0.08 * d), _up(lm[48:60], -0.08 * d)])]
+    if au in (26, 27):  # mouth opening and the dropped jaw
+        return [np.concatenate([lm[48:60], lm[4:13]])]
+    raise KeyError(f"no face region is defined for AU{au}; regions exist for AUs {list(SYNTH_AUS)}")
+
+
+def au_region(au: int, landmarks: np.ndarray, size: int) -> np.ndarray:
+    """Where AU ``au`` acts on a face: bool (size, size) mask in the crop's pixels.
+
+    Args:
+        au: AU number, e.g. 12.
+        landmarks: (68, 2) (x, y) in crop pixels (``FaceSet.landmarks``).
+        size: crop side in pixels.
+    """
+    from PIL import Image, ImageDraw
+    from scipy.spatial import ConvexHull
+
+    lm = np.asarray(landmarks, dtype=np.float64)
+    if not np.isfinite(lm).all():
+        raise ValueError("AU regions need all 68 landmarks; this face has missing (NaN) landmarks")
+    image = Image.new("1", (size, size), 0)
+    draw = ImageDraw.Draw(image)
+    for polygon in _regions(lm, au):
+        points = np.asarray(polygon, dtype=np.float64)
+        hull = points[ConvexHull(points).vertices]
+        draw.polygon([tuple(p) for p in hull], fill=1)
+    return np.asarray(image, dtype=bool)

@@ -16,6 +16,8 @@ from fercore.data.synthfacs.render import (
     au_examples,
     render_crop,
     render_face,
+    sample_pose,
+    sample_scene,
 )
 from fercore.data.synthfacs.tree import (
     SequencePlan,
@@ -30,5 +32,5 @@ from fercore.data.synthfacs.tree import (
 __all__ = [
     "FRAME_H", "FRAME_W", "Identity", "Pose", "Rendered", "Scene", "SequencePlan", "au_examples", "identity_of",
     "parse_aus", "plan_dataset", "read_plans", "read_truth", "render_crop", "render_face", "render_sequence",
-    "sample_identity", "write_tree",
+    "sample_identity", "sample_pose", "sample_scene", "write_tree",
 ]
