@@ -96,7 +96,7 @@ def _read_v5(path: Path) -> dict[str, np.ndarray]:
 
     try:
         data = scipy.io.loadmat(path, variable_names=KEYS)
-    except (OSError, ValueError, TypeError, NotImplementedError) as e:
+    except (OSError, ValueError, TypeError, NotImplementedError, scipy.io.matlab.MatReadError) as e:
         raise DatasetFormatError(f"cannot read {path} as a MATLAB file: {e}") from e
     _check_keys(path, [k for k in data if not k.startswith("__")])
     return {k: np.asarray(data[k]) for k in KEYS}
