@@ -167,7 +167,8 @@ def carve_validation(train: np.ndarray, labels: np.ndarray, fraction: float, see
     """Split ``train`` indices into (train, val), ``fraction`` of every class to val, by ``seed``.
 
     Used by datasets that ship only train / test (RAF-DB): model selection needs a validation
-    set that is not the test set. Stratified so that rare classes appear in both parts.
+    set that is not the test set. Stratified, and every class with at least 2 images gives at
+    least 1 to validation and keeps at least 1 for training, so rare classes appear in both.
     """
     if not 0 < fraction < 1:
         raise ValueError(f"val_fraction must be between 0 and 1, got {fraction}")
@@ -175,7 +176,7 @@ def carve_validation(train: np.ndarray, labels: np.ndarray, fraction: float, see
     val = []
     for k in np.unique(labels[train]):
         members = train[labels[train] == k]
-        take = int(round(fraction * len(members)))
+        take = min(len(members) - 1, max(1, int(round(fraction * len(members)))))
         val.append(rng.permutation(members)[:take])
     val = np.sort(np.concatenate(val)) if val else np.zeros(0, dtype=np.int64)
     return np.setdiff1d(train, val), val
