@@ -444,3 +444,35 @@ def test_info_cli_tables(ckplus_tree, capsys):
     main(["info", "ckplus", "--root", str(ckplus_tree.root)])
     out = capsys.readouterr().out
     assert "contempt" in out and "train_subjects" in out and "24 labelled" in out
+
+
+# ---------------------------------------------------------------- more quirks of real copies
+
+
+def test_macos_zip_debris_is_ignored(ckplus_tree):
+    """AppleDouble ``._*`` files beside every file and a ``__MACOSX`` mirror change nothing."""
+    plain = load_ckplus(ckplus_tree.root, use_cache=False)
+    for path in list(ckplus_tree.root.rglob("*")):
+        if path.is_file() and not path.name.startswith("."):
+            (path.parent / f"._{path.name}").write_bytes(b"\x00\x05\x16\x07 Mac OS X")
+    mirror = ckplus_tree.root / "__MACOSX" / "Emotion_labels" / "Emotion" / "S005" / "001"
+    mirror.mkdir(parents=True)
+    (mirror / "._S005_001_00000005_emotion.txt").write_bytes(b"\x00\x05\x16\x07")
+    fs = load_ckplus(ckplus_tree.root, use_cache=False)
+    assert fs.meta.equals(plain.meta) and torch.equal(fs.images, plain.images)
+
+
+def test_truncated_png_names_the_file(ckplus_tree):
+    s = ckplus_tree.seq("S042", "001")
+    path = ckplus_tree.image_path(s, s.n_frames)
+    path.write_bytes(path.read_bytes()[:60])  # a download or unzip that stopped early
+    with pytest.raises(CKPlusFormatError, match="cannot read image") as err:
+        load_ckplus(ckplus_tree.root)
+    assert str(path) in str(err.value)
+    assert isinstance(err.value, fercore.data.DatasetFormatError)  # one base class for every format
+
+
+def test_load_ckplus_through_load_with_either_crop(ckplus_tree):
+    fs = load("ckplus", ckplus_tree.root, crop="landmarks", frames="peak")
+    assert fs.protocol["crop"] == "landmarks"
+    assert load("ckplus", ckplus_tree.root, frames="peak").protocol == fs.protocol  # "auto": landmarks found
