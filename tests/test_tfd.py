@@ -108,7 +108,7 @@ def test_find_file_below_root_and_by_resolution(tmp_path):
     assert find_tfd_file(tmp_path).name == "TFD_96x96.mat"
     with pytest.raises(DatasetFormatError, match="TFD_48x48.mat") as err:
         find_tfd_file(tmp_path, resolution=48)
-    assert "TFD_96x96.mat" in str(err.value)  # says what it did find
+    assert "TFD_96x96.mat" in str(err.value) and "resolution=96" in str(err.value)  # says what it did find
     fs = load("tfd", tmp_path)  # the paper's file and size by default
     assert fs.image_size == 96 and fs.name == "tfd"
 

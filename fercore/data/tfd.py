@@ -42,8 +42,10 @@ def find_tfd_file(root: str | os.PathLike, resolution: int = 96) -> Path:
     folder = find_below(root, lambda p: (p / wanted).is_file())
     if folder is None:
         others = sorted(p.name for p in root.rglob("*.mat"))[:10]
+        hint = "".join(f"; for {f} pass resolution={r}" for r, f in FILES.items() if f in others)
         raise DatasetFormatError(f"no {wanted} found in {root} or 2 levels below it (the TFD release ships "
-                                 f"{' and '.join(FILES.values())}); .mat files found: {', '.join(others) or 'none'}")
+                                 f"{' and '.join(FILES.values())}); .mat files found: {', '.join(others) or 'none'}"
+                                 f"{hint}")
     return folder / wanted
 
 
