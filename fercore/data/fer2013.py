@@ -304,8 +304,10 @@ def load_ferplus(root: str | os.PathLike, rule: str = "majority", size: int = 96
     if rule not in FERPLUS_RULES:
         raise ValueError(f"rule must be one of {FERPLUS_RULES}, got {rule!r}")
     fer_path = find_fer2013_csv(root).resolve()
-    folder = find_below(Path(root).expanduser(), lambda p: (p / FERPLUS_FILE).is_file()) if Path(root).is_dir() \
-        else (fer_path.parent if (fer_path.parent / FERPLUS_FILE).is_file() else None)
+    folder = fer_path.parent  # beside fer2013.csv first, else anywhere below root
+    if not (folder / FERPLUS_FILE).is_file():
+        root_dir = Path(root).expanduser()
+        folder = find_below(root_dir, lambda p: (p / FERPLUS_FILE).is_file()) if root_dir.is_dir() else None
     if folder is None:
         raise DatasetFormatError(f"no {FERPLUS_FILE} (the FER+ labels) in {root} or 2 levels below it; place it "
                                  f"beside {fer_path.name}")
