@@ -1,4 +1,4 @@
-"""The ``fercore`` command: ``fercore synth``, ``fercore info``, ``fercore bench``, ``fercore demo``."""
+"""The ``fercore`` command: ``synth``, ``info``, ``train``, ``cv``, ``bench``, ``demo``."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="fercore", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     # Each subcommand module adds its parser and sets `run` (imported lazily: torch is slow to import).
-    for add in (_add_synth, _add_info, _add_bench, _add_demo):
+    for add in (_add_synth, _add_info, _add_train, _add_cv, _add_bench, _add_demo):
         add(sub)
     args = parser.parse_args(argv)
     return args.run(args) or 0
@@ -46,16 +46,90 @@ def _add_info(sub):
     p.set_defaults(run=run)
 
 
+def _add_run_options(p, out_help: str):
+    """Options shared by ``train`` and ``cv``: dataset, profile, device, seed and profile overrides."""
+    p.add_argument("--dataset", default="synthfacs", help="dataset name (default synthfacs)")
+    p.add_argument("--root", default=None, help="dataset folder (default data/<dataset>)")
+    p.add_argument("--profile", default="quick", choices=["quick", "paper"])
+    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ... (default cpu)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--iterations", type=int, default=None, help="override the profile's number of steps")
+    p.add_argument("--eval-every", type=int, default=None, help="override the profile's validation interval")
+    p.add_argument("--out", default=None, help=out_help)
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+
+def _overrides(args) -> dict:
+    given = {"iterations": args.iterations, "eval_every": args.eval_every}
+    return {"device": args.device, "seed": args.seed, **{k: v for k, v in given.items() if v is not None}}
+
+
+def _add_train(sub):
+    p = sub.add_parser("train", help="train one variant on one fold (resumes an interrupted run)")
+    p.add_argument("--variant", default="cnn_ad", choices=["cnn", "cnn_a", "cnn_d", "cnn_ad"])
+    p.add_argument("--fold", type=int, default=0)
+    _add_run_options(p, "run directory (default runs/<profile>-<dataset>/<variant>/fold<k>)")
+
+    def run(args):
+        from fercore.data import load
+        from fercore.experiment import run_dir_of
+        from fercore.results import default_run_dir
+        from fercore.train import TrainConfig, train
+
+        faceset = load(args.dataset, args.root)
+        config = TrainConfig.from_profile(args.profile, dataset=args.dataset, variant=args.variant,
+                                          fold=args.fold, **_overrides(args))
+        out = args.out or run_dir_of(default_run_dir(args.dataset, args.profile), args.variant, args.fold)
+        result = train(faceset, config, out, progress=not args.no_progress)
+        print(f"{args.variant} fold {args.fold}: test accuracy {result.test_accuracy:.1%} (checkpoint of "
+              f"iteration {result.best_iteration}, validation {result.best_val_accuracy:.1%}), "
+              f"{result.seconds:.0f} s, {result.images_per_s:.0f} images/s; run directory {out}")
+
+    p.set_defaults(run=run)
+
+
+def _add_cv(sub):
+    p = sub.add_parser("cv", help="cross-validation over folds x variants (skips finished runs)")
+    p.add_argument("--variants", nargs="+", default=None, choices=["cnn", "cnn_a", "cnn_d", "cnn_ad"],
+                   help="default: the profile's (all four)")
+    p.add_argument("--folds", nargs="+", type=int, default=None, help="default: the profile's")
+    _add_run_options(p, "experiment folder (default runs/<profile>-<dataset>)")
+
+    def run(args):
+        import pandas as pd
+
+        from fercore.data import load
+        from fercore.experiment import cross_validate, summarize
+        from fercore.results import default_run_dir
+
+        faceset = load(args.dataset, args.root)
+        out = args.out or default_run_dir(args.dataset, args.profile)
+        runs = cross_validate(faceset, out, args.profile, args.variants, args.folds,
+                              progress=not args.no_progress, dataset=args.dataset, **_overrides(args))
+        with pd.option_context("display.float_format", "{:.3f}".format, "display.width", 160):
+            print(summarize(runs).to_string(index=False))
+        print(f"test accuracy per variant over {runs.fold.nunique()} folds; runs and summary.csv in {out}")
+
+    p.set_defaults(run=run)
+
+
 def _add_bench(sub):
     p = sub.add_parser("bench", help="benchmarks (print measured rates and ratios)")
-    p.add_argument("what", choices=["synth"])
-    p.add_argument("--subjects", type=int, default=120)
-    p.add_argument("--workers", type=int, default=None)
+    p.add_argument("what", choices=["synth", "train"])
+    p.add_argument("--subjects", type=int, default=120, help="synth: number of identities")
+    p.add_argument("--workers", type=int, default=None, help="synth: processes")
+    p.add_argument("--device", default="cpu", help="train: cpu, cuda, ...")
+    p.add_argument("--profile", default="paper", choices=["quick", "paper"],
+                   help="train: model size and batch of this profile (default paper: 96x96, width 1, batch 64)")
+    p.add_argument("--steps", type=int, default=None, help="train: timed steps per pipeline")
 
     def run(args):
         from fercore import bench
 
-        bench.run(args.what, subjects=args.subjects, workers=args.workers)
+        if args.what == "synth":
+            bench.run("synth", subjects=args.subjects, workers=args.workers)
+        else:
+            bench.run("train", device=args.device, profile=args.profile, steps=args.steps)
 
     p.set_defaults(run=run)
 

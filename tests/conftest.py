@@ -1,4 +1,4 @@
-"""Shared fixtures: a private cache dir for every test, and tiny CK+ trees written by hand.
+"""Shared fixtures: a private cache dir for every test, tiny CK+ trees written by hand, a tiny FaceSet.
 
 The CK+ trees follow docs/datasets.md byte for byte where it matters (MATLAB ascii numbers
 with leading spaces, CRLF in some files, .DS_Store files, zip-named parent folders) and carry
@@ -205,3 +205,40 @@ def make_ckplus_tree(tmp_path):
 def ckplus_tree(make_ckplus_tree) -> CKTree:
     """The default tiny CK+ copy (12 subjects, zip-named folders, every quirk)."""
     return make_ckplus_tree()
+
+
+# ---------------------------------------------------------------- a tiny FaceSet for training tests
+
+
+@pytest.fixture(scope="session")
+def tiny_faceset():
+    """72 images of 32x32 in 3 classes over 8 subjects and 4 folds (see ``make_tiny_faceset``)."""
+    return make_tiny_faceset()
+
+
+def make_tiny_faceset(size: int = 32, per_class: int = 24, n_subjects: int = 8, n_folds: int = 4, seed: int = 0):
+    """A FaceSet whose class is where a bright square sits (left, centre, right), with noise.
+
+    ``per_class`` images per class, spread over ``n_subjects`` subjects; subject-independent
+    rotating splits over ``n_folds`` folds (so every split has two subjects or more).
+    """
+    import pandas as pd
+    import torch
+
+    from fercore.data.faceset import FaceSet, rotating_splits, subject_folds
+
+    g = torch.Generator().manual_seed(seed)
+    n = per_class * 3
+    labels = torch.arange(n) % 3
+    images = torch.randint(0, 60, (n, 1, size, size), generator=g).to(torch.uint8)
+    q = size // 4
+    for i, label in enumerate(labels.tolist()):
+        x0 = q // 2 + label * q + int(torch.randint(0, 3, (), generator=g))
+        images[i, 0, q : 2 * q, x0 : x0 + q] = 200
+    subjects = np.array([f"S{k % n_subjects:03d}" for k in range(n)])
+    fold_of = subject_folds(subjects, n_folds)
+    return FaceSet(
+        name="tiny", images=images, labels=labels, classes=["left", "centre", "right"], subjects=subjects,
+        aus=torch.zeros(n, 0, dtype=torch.int8), au_codes=[], landmarks=torch.full((n, 68, 2), float("nan")),
+        meta=pd.DataFrame({"k": range(n)}), splits=rotating_splits(np.array([fold_of[s] for s in subjects]), n_folds),
+    )

@@ -1,0 +1,204 @@
+"""Cross-validation: every (variant, fold) of a profile trained into one experiment folder, and its summary.
+
+    runs/<experiment>/<variant>/fold<k>/   one ``fercore.train`` run each (config, metrics, checkpoints, ...)
+    runs/<experiment>/summary.csv          one row per variant: folds, mean and std over folds, each fold
+
+Finished runs (those with result.json) are never retrained, so an interrupted cross-validation is
+continued by running it again, and a run that notebook 01 trained is reused by the later ones.
+With several GPUs, each takes whole runs (one process per GPU); otherwise runs go one after another.
+"""
+
+from __future__ import annotations
+
+import os
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from tqdm.auto import tqdm
+
+from fercore.data.faceset import FaceSet
+from fercore.train import TrainConfig, get_profile, is_finished, load_result, train
+
+SUMMARY = "summary.csv"
+
+
+def run_dir_of(experiment_dir: str | os.PathLike, variant: str, fold: int) -> Path:
+    """``<experiment_dir>/<variant>/fold<k>``: where one run of a cross-validation lives."""
+    return Path(experiment_dir) / variant / f"fold{fold}"
+
+
+def plan(faceset: FaceSet, profile: str = "quick", variants=None, folds=None, **overrides) -> list[TrainConfig]:
+    """The runs of a cross-validation, variant by variant, fold by fold.
+
+    Args:
+        faceset: the dataset (its name and number of folds are used).
+        profile: "quick" or "paper"; its variants and folds are the default.
+        variants, folds: subsets to run instead of the profile's.
+        **overrides: TrainConfig fields for every run (device, seed, iterations, ...).
+    """
+    p = get_profile(profile)
+    variants = list(variants or p.variants)
+    if folds is None:
+        folds = range(len(faceset.splits)) if p.folds is None else p.folds
+    folds = list(folds)
+    if bad := [k for k in folds if not 0 <= k < len(faceset.splits)]:
+        raise ValueError(f"folds {bad} do not exist: {faceset.name} has {len(faceset.splits)} folds")
+    overrides.setdefault("dataset", faceset.name)
+    return [TrainConfig.from_profile(profile, variant=v, fold=k, **overrides) for v in variants for k in folds]
+
+
+def cross_validate(faceset: FaceSet, experiment_dir: str | os.PathLike, profile: str = "quick", variants=None,
+                   folds=None, progress: bool = True, **overrides) -> pd.DataFrame:
+    """Train every run of ``plan(...)`` that is not finished yet, then summarise.
+
+    Args:
+        faceset: the dataset, with its protocol's splits.
+        experiment_dir: the experiment folder (runs go to ``<variant>/fold<k>`` below it).
+        profile, variants, folds, **overrides: as for ``plan`` (e.g. ``device="cuda"``, ``seed=1``).
+        progress: progress bars (one per run, and one over the runs).
+
+    Returns:
+        One row per run: variant, fold, test_accuracy, best_iteration, best_val_accuracy, seconds,
+        images_per_s, device. ``summary.csv`` (see ``summarize``) is written to ``experiment_dir``.
+    """
+    configs = plan(faceset, profile, variants, folds, **overrides)
+    todo = [c for c in configs if not is_finished(run_dir_of(experiment_dir, c.variant, c.fold))]
+    gpus = torch.cuda.device_count() if torch.device(configs[0].device) == torch.device("cuda") else 0
+    if gpus > 1 and len(todo) > 1:
+        train_in_parallel(faceset, todo, experiment_dir, workers=list(range(gpus)), progress=progress)
+    else:
+        for config in tqdm(todo, desc="cross-validation", unit="run", disable=not progress or len(todo) < 2):
+            train(faceset, config, run_dir_of(experiment_dir, config.variant, config.fold), progress=progress)
+    runs = runs_table(experiment_dir, configs)
+    summarize(runs).to_csv(Path(experiment_dir) / SUMMARY, index=False)
+    return runs
+
+
+def runs_table(experiment_dir: str | os.PathLike, configs: list[TrainConfig] | None = None) -> pd.DataFrame:
+    """One row per finished run (of ``configs``, or every finished run under ``experiment_dir``)."""
+    if configs is None:
+        dirs = sorted(p.parent for p in Path(experiment_dir).glob("*/fold*/result.json"))
+    else:
+        dirs = [run_dir_of(experiment_dir, c.variant, c.fold) for c in configs]
+    rows = []
+    for run_dir in dirs:
+        r = load_result(run_dir)
+        rows.append({"variant": r.config["variant"], "fold": r.config["fold"], "test_accuracy": r.test_accuracy,
+                     "best_iteration": r.best_iteration, "best_val_accuracy": r.best_val_accuracy,
+                     "seconds": r.seconds, "images_per_s": r.images_per_s, "device": r.device})
+    return _in_paper_order(pd.DataFrame(rows), "variant", "fold")
+
+
+def summarize(runs: pd.DataFrame) -> pd.DataFrame:
+    """Per variant: number of folds, mean and std of the test accuracy over folds, and each fold's.
+
+    The std is the sample standard deviation over folds (ddof=1; NaN for a single fold): the
+    spread a reader should expect from one fold to the next, not a pooled per-image figure.
+
+    Args:
+        runs: the output of ``runs_table`` / ``cross_validate``.
+
+    Returns:
+        Columns variant, folds, mean, std, fold<k>... (one per fold run).
+    """
+    per_fold = runs.pivot(index="variant", columns="fold", values="test_accuracy")
+    per_fold.columns = [f"fold{k}" for k in per_fold.columns]
+    table = pd.DataFrame({"folds": per_fold.notna().sum(axis=1), "mean": per_fold.mean(axis=1),
+                          "std": per_fold.std(axis=1, ddof=1)}).join(per_fold)
+    return _in_paper_order(table.reset_index(), "variant")
+
+
+def predictions(experiment_dir: str | os.PathLike, variant: str, folds=None) -> pd.DataFrame:
+    """The test predictions of a variant's finished runs, folds stacked (a ``fold`` column first)."""
+    dirs = sorted(Path(experiment_dir, variant).glob("fold*"), key=lambda p: int(p.name[4:]))
+    tables = [pd.read_csv(d / "predictions.csv").assign(fold=int(d.name[4:]))
+              for d in dirs if is_finished(d) and (folds is None or int(d.name[4:]) in folds)]
+    if not tables:
+        raise FileNotFoundError(f"no finished {variant} runs in {experiment_dir}; run `fercore cv` first")
+    table = pd.concat(tables, ignore_index=True)
+    return table[["fold"] + [c for c in table.columns if c != "fold"]]
+
+
+def confusion(predictions: pd.DataFrame, classes: list[str], normalize: bool = True) -> pd.DataFrame:
+    """Confusion matrix: rows the true class, columns the predicted class.
+
+    Args:
+        predictions: rows with integer ``label`` and ``prediction`` (``predictions.csv``, one or more folds).
+        classes: the class names, in label order.
+        normalize: divide each row by its count (rows sum to 1; the diagonal is per-class recall).
+
+    Returns:
+        DataFrame (n_classes, n_classes), index and columns named by ``classes``.
+    """
+    k = len(classes)
+    counts = np.bincount(predictions["label"] * k + predictions["prediction"], minlength=k * k).reshape(k, k)
+    matrix = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1) if normalize else counts
+    return pd.DataFrame(matrix, index=pd.Index(classes, name="true"), columns=pd.Index(classes, name="predicted"))
+
+
+def per_class_accuracy(experiment_dir: str | os.PathLike, classes: list[str], variants=None) -> pd.DataFrame:
+    """Per variant (rows) and class (columns): the share of that class's test images classified right.
+
+    Pooled over the folds that were run (each image is tested in exactly one fold).
+    """
+    variants = variants or sorted({p.parent.name for p in Path(experiment_dir).glob("*/fold*")}, key=_rank)
+    rows = {v: np.diag(confusion(predictions(experiment_dir, v), classes)) for v in variants}
+    return pd.DataFrame.from_dict(rows, orient="index", columns=classes).rename_axis("variant")
+
+
+# ----------------------------------------------------------------------------- several GPUs
+
+
+def train_in_parallel(faceset: FaceSet, configs: list[TrainConfig], experiment_dir: str | os.PathLike,
+                      workers: list[int | None], progress: bool = True) -> None:
+    """Train ``configs`` in one process per entry of ``workers``, each taking the next run when free.
+
+    Args:
+        workers: a CUDA device index per process (that process's ``"cuda"``); None leaves the
+            device alone (CPU processes, used by the tests to exercise this path).
+    """
+    context = torch.multiprocessing.get_context("spawn")  # CUDA cannot be forked
+    slots = context.Queue()
+    for worker in workers:
+        slots.put(worker)
+    with ProcessPoolExecutor(len(workers), mp_context=context, initializer=_start_worker,
+                             initargs=(slots, faceset)) as pool:
+        jobs = [pool.submit(_train_in_worker, c, run_dir_of(experiment_dir, c.variant, c.fold)) for c in configs]
+        for job in tqdm(as_completed(jobs), total=len(jobs), desc="cross-validation", unit="run",
+                        disable=not progress):
+            job.result()  # re-raises a worker's exception here
+
+
+_worker_faceset: FaceSet | None = None  # set once per worker process by _start_worker
+
+
+def _start_worker(slots, faceset: FaceSet) -> None:
+    global _worker_faceset
+    _worker_faceset = faceset
+    gpu = slots.get()
+    if gpu is not None:
+        torch.cuda.set_device(gpu)  # "cuda" in this process now means that GPU
+
+
+def _train_in_worker(config: TrainConfig, run_dir: Path) -> float:
+    return train(_worker_faceset, config, run_dir, progress=False).test_accuracy
+
+
+# ----------------------------------------------------------------------------- ordering
+
+
+_VARIANT_ORDER = ("cnn", "cnn_a", "cnn_d", "cnn_ad")
+
+
+def _rank(variant: str) -> tuple[int, str]:
+    """Sort key of a variant name: the paper's order (cnn, cnn_a, cnn_d, cnn_ad), then others by name."""
+    return (_VARIANT_ORDER.index(variant), "") if variant in _VARIANT_ORDER else (len(_VARIANT_ORDER), variant)
+
+
+def _in_paper_order(table: pd.DataFrame, *by: str) -> pd.DataFrame:
+    """Rows sorted by ``by`` with variants in the paper's order."""
+    key = table["variant"].map(_rank)
+    return table.assign(_rank=key).sort_values(["_rank", *by[1:]]).drop(columns="_rank").reset_index(drop=True)
