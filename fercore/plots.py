@@ -98,3 +98,67 @@ def au_frequencies(faceset: FaceSet):
     ax.tick_params(axis="x", rotation=60)
     fig.tight_layout()
     return fig
+
+
+# ----------------------------------------------------------------------------- training (notebooks 01, 02)
+
+
+def learning_curves(metrics: pd.DataFrame, best_iteration: int | None = None, title: str | None = None):
+    """Loss and accuracy against the iteration, training batches and validation split side by side.
+
+    Args:
+        metrics: ``metrics.csv`` of a run (iteration, train_loss, train_acc, val_loss, val_acc).
+        best_iteration: marks the selected (best-validation) checkpoint with a dotted line.
+    """
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.2))
+    for ax, what, label in ((axes[0], "loss", "cross-entropy"), (axes[1], "acc", "accuracy")):
+        ax.plot(metrics["iteration"], metrics[f"train_{what}"], label="train (augmented batches)", color="0.5")
+        ax.plot(metrics["iteration"], metrics[f"val_{what}"], label="validation", color="tab:blue", marker=".")
+        if best_iteration is not None:
+            ax.axvline(best_iteration, color="tab:red", linestyle=":", label="selected checkpoint")
+        ax.set_xlabel("iteration")
+        ax.set_ylabel(label)
+    axes[1].set_ylim(0, 1.02)
+    axes[1].legend(fontsize=8, loc="lower right")
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def confusion_heatmap(matrix: pd.DataFrame, title: str | None = None):
+    """A row-normalised confusion matrix (``fercore.experiment.confusion``) as a seaborn heatmap."""
+    fig, ax = plt.subplots(figsize=(6.2, 5))
+    sns.heatmap(matrix, annot=True, fmt=".0%", cmap="Blues", vmin=0, vmax=1, cbar=False, square=True, ax=ax,
+                annot_kws={"fontsize": 8})
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(title or "confusion matrix (rows sum to 100%)")
+    fig.tight_layout()
+    return fig
+
+
+def prediction_grid(faceset: FaceSet, predictions: pd.DataFrame, n: int = 12, seed: int = 0, ncols: int = 6):
+    """A handful of test faces titled with truth and prediction (red: wrong); up to a third are mistakes.
+
+    Args:
+        faceset: the FaceSet the predictions index into.
+        predictions: ``predictions.csv`` of a run (index, label, prediction, p_<class>...).
+    """
+    rng = np.random.default_rng(seed)
+    right = predictions[predictions.label == predictions.prediction]
+    wrong = predictions[predictions.label != predictions.prediction]
+    n_wrong = min(len(wrong), n // 3)
+    picks = pd.concat([wrong.sample(n_wrong, random_state=rng), right.sample(min(len(right), n - n_wrong),
+                                                                               random_state=rng)])
+    nrows = max(1, int(np.ceil(len(picks) / ncols)))
+    fig, axes = plt.subplots(nrows, ncols, figsize=(1.7 * ncols, 2.0 * nrows), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, row in zip(axes.flat, picks.to_dict("records"), strict=False):
+        true, guess = faceset.classes[row["label"]], faceset.classes[row["prediction"]]
+        p = row[f"p_{guess}"]
+        ax.imshow(faceset.images[row["index"], 0], cmap="gray", vmin=0, vmax=255)
+        ax.set_title(f"{true}\n-> {guess} ({p:.0%})", fontsize=8, color="black" if true == guess else "tab:red")
+    fig.tight_layout()
+    return fig

@@ -63,3 +63,26 @@ def test_notebook_00_datasets(run_dir):
     assert pixel["accuracy_mean"] > majority + 0.1, "pixels carry expression information"
     for name in ("00_class_balance", "00_expressions", "00_sequence", "00_action_units", "00_au_frequencies"):
         assert (run_dir / "figures" / f"{name}.png").stat().st_size > 10_000
+
+
+def test_notebook_01_training(run_dir):
+    from fercore.train import get_profile
+
+    result = json.loads((run_dir / "01_training.json").read_text())
+    quick = get_profile("quick")
+    assert (result["variant"], result["fold"], result["profile"]) == ("cnn_ad", 0, "quick")
+    assert (result["config"]["image_size"], result["iterations"]) == (quick.image_size, quick.iterations)
+    assert result["n_test"] == len(load("synthfacs").splits[0].test)
+    counts = result["confusion_counts"]
+    assert sum(map(sum, counts)) == result["n_test"]
+    assert result["test_accuracy"] == pytest.approx(sum(counts[k][k] for k in range(len(counts))) / result["n_test"])
+    assert result["best_iteration"] in result["evaluations"]  # selected among the validation checkpoints
+    run = run_dir / "cnn_ad" / "fold0"  # where notebook 02's cross-validation finds it
+    for name in ("config.json", "metrics.csv", "best.pt", "last.pt", "predictions.csv", "result.json"):
+        assert (run / name).exists(), name
+    # Well above the pixel yardstick on this fold (the quality bar itself, >= 85% and >= 15 points
+    # above pixels, is on the mean over the quick profile's folds: notebook 02).
+    assert result["test_accuracy"] >= 0.8
+    assert result["test_accuracy"] >= result["pixel_logistic"]["fold_accuracy"] + 0.1
+    for name in ("01_learning_curves", "01_confusion", "01_test_faces"):
+        assert (run_dir / "figures" / f"{name}.png").stat().st_size > 10_000
