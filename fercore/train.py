@@ -236,47 +236,46 @@ def train(faceset: FaceSet, config: TrainConfig, run_dir: str | os.PathLike, pro
         losses = torch.zeros(config.eval_every, device=device)  # (eval_every,) training loss per step
         correct = torch.zeros((), dtype=torch.long, device=device)  # right training predictions
         val_acc = state["history"][-1]["val_acc"] if state["history"] else float("nan")
-        bar = tqdm(total=config.iterations, initial=first, disable=not progress, unit="it",
-                   desc=f"{config.variant} fold {config.fold}")
-        while state["iteration"] < config.iterations:
-            # One step: a batch drawn with replacement, augmented and normalised on the device.
-            x, y = _sample_batch(train_x, train_y, config.batch_size, sampler, augment, augmenter)
-            with _mixed_precision(device, mixed):
-                logits = model(_layout(x, channels_last))  # (B, n_classes)
-            loss = F.cross_entropy(logits.float(), y)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            state["iteration"] = step = state["iteration"] + 1
-            losses[step - first - 1] = loss.detach()
-            correct += (logits.argmax(1) == y).sum()
-            bar.update()
+        with tqdm(total=config.iterations, initial=first, disable=not progress, unit="it",
+                  desc=f"{config.variant} fold {config.fold}") as bar:
+            while state["iteration"] < config.iterations:
+                # One step: a batch drawn with replacement, augmented and normalised on the device.
+                x, y = _sample_batch(train_x, train_y, config.batch_size, sampler, augment, augmenter)
+                with _mixed_precision(device, mixed):
+                    logits = model(_layout(x, channels_last))  # (B, n_classes)
+                loss = F.cross_entropy(logits.float(), y)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                state["iteration"] = step = state["iteration"] + 1
+                losses[step - first - 1] = loss.detach()
+                correct += (logits.argmax(1) == y).sum()
+                bar.update()
 
-            evaluate_now = step % config.eval_every == 0 or step == config.iterations
-            if step % _CHECK_EVERY == 0 or evaluate_now:  # reading back syncs the device: not every step
-                _check_finite(losses[: step - first], first, config)
-                bar.set_postfix(loss=f"{losses[step - first - 1].item():.3f}", val_acc=f"{val_acc:.3f}")
-            if not evaluate_now:
-                continue
+                evaluate_now = step % config.eval_every == 0 or step == config.iterations
+                if step % _CHECK_EVERY == 0 or evaluate_now:  # reading back syncs the device: not every step
+                    _check_finite(losses[: step - first], first, config)
+                    bar.set_postfix(loss=f"{losses[step - first - 1].item():.3f}", val_acc=f"{val_acc:.3f}")
+                if not evaluate_now:
+                    continue
 
-            # Validate; keep the best checkpoint (accuracy first, lower loss breaks ties).
-            val_loss, val_acc = _evaluate(model, val_x, val_y, config)
-            n = step - first
-            row = {"iteration": step, "train_loss": losses[:n].mean().item(),
-                   "train_acc": correct.item() / (n * config.batch_size), "val_loss": val_loss, "val_acc": val_acc}
-            state["history"].append(row)
-            best = state["best"]
-            if best is None or (val_acc, -val_loss) > (best["val_acc"], -best["val_loss"]):
-                state["best"] = row
-                _save(run_dir / BEST, {"model": model.state_dict(), "model_config": asdict(model_config),
-                                       "config": asdict(config), "iteration": step, "val_acc": val_acc})
-            _write_csv(run_dir / METRICS, pd.DataFrame(state["history"]))
-            state["seconds"] = done_before + time.perf_counter() - start
-            _save(run_dir / LAST, _snapshot(state, model, optimizer, sampler, augmenter, device))
-            bar.set_postfix(loss=f"{row['train_loss']:.3f}", val_acc=f"{val_acc:.3f}")
-            first = step
-            correct.zero_()
-        bar.close()
+                # Validate; keep the best checkpoint (accuracy first, lower loss breaks ties).
+                val_loss, val_acc = _evaluate(model, val_x, val_y, config)
+                n = step - first
+                row = {"iteration": step, "train_loss": losses[:n].mean().item(),
+                       "train_acc": correct.item() / (n * config.batch_size), "val_loss": val_loss, "val_acc": val_acc}
+                state["history"].append(row)
+                best = state["best"]
+                if best is None or (val_acc, -val_loss) > (best["val_acc"], -best["val_loss"]):
+                    state["best"] = row
+                    _save(run_dir / BEST, {"model": model.state_dict(), "model_config": asdict(model_config),
+                                           "config": asdict(config), "iteration": step, "val_acc": val_acc})
+                _write_csv(run_dir / METRICS, pd.DataFrame(state["history"]))
+                state["seconds"] = done_before + time.perf_counter() - start
+                _save(run_dir / LAST, _snapshot(state, model, optimizer, sampler, augmenter, device))
+                bar.set_postfix(loss=f"{row['train_loss']:.3f}", val_acc=f"{val_acc:.3f}")
+                first = step
+                correct.zero_()
 
     # Test: only now do the test images leave the FaceSet, to score the checkpoint chosen above.
     model.load_state_dict(torch.load(run_dir / BEST, map_location=device, weights_only=True)["model"])
