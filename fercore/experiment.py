@@ -65,7 +65,10 @@ def cross_validate(faceset: FaceSet, experiment_dir: str | os.PathLike, profile:
         images_per_s, device. ``summary.csv`` (see ``summarize``) is written to ``experiment_dir``.
     """
     configs = plan(faceset, profile, variants, folds, **overrides)
+    if not configs:
+        raise ValueError("nothing to run: no variants or no folds")
     todo = [c for c in configs if not is_finished(run_dir_of(experiment_dir, c.variant, c.fold))]
+    # device="cuda" (no index) on a machine with several GPUs: one process per GPU.
     gpus = torch.cuda.device_count() if torch.device(configs[0].device) == torch.device("cuda") else 0
     if gpus > 1 and len(todo) > 1:
         train_in_parallel(faceset, todo, experiment_dir, workers=list(range(gpus)), progress=progress)
