@@ -35,8 +35,9 @@ lab: $(STAMP)
 synth: $(STAMP)
 	$(BIN)/fercore synth --out data/synthfacs
 
+## bench: every benchmark (prints measured rates and ratios; nothing is asserted)
 bench: $(STAMP)
-	$(BIN)/fercore bench synth
+	for what in synth load train mine; do $(BIN)/fercore bench $$what || exit 1; done
 
 clean-venv:
 	rm -rf $(VENV)

@@ -12,7 +12,11 @@ from pathlib import Path
 
 
 def run(what: str, **options) -> dict:
-    return {"synth": bench_synth, "train": bench_train}[what](**options)
+    if what == "load":
+        from fercore.data.bench_load import bench_load
+
+        return bench_load(**options)
+    return {"synth": bench_synth, "train": bench_train, "mine": bench_mine}[what](**options)
 
 
 def bench_synth(subjects: int = 120, workers: int | None = None) -> dict:
@@ -251,3 +255,51 @@ def _usual_transform():
         T.ToTensor(),
         _MinMaxAndNormalize(),
     ])
+
+
+def bench_mine(profile: str = "paper", images: int = 512, device: str = "cpu", repeats: int = 3) -> dict:
+    """Images per second of top-k mining (every conv3 filter) against a forward pass alone.
+
+    Same model, same images, same batches; the best of ``repeats`` timings of each.
+    """
+    import numpy as np
+    import pandas as pd
+    import torch
+
+    from fercore import units
+    from fercore.data.faceset import FaceSet
+    from fercore.model import ModelConfig, build_model
+    from fercore.train import get_profile
+
+    preset = get_profile(profile)
+    model = build_model(ModelConfig(image_size=preset.image_size, width=preset.width), seed=0).to(device).eval()
+    rng = np.random.default_rng(0)
+    faces = torch.from_numpy(rng.integers(0, 256, (images, 1, 96, 96), dtype=np.uint8))
+    faceset = FaceSet(name="bench", images=faces, labels=torch.zeros(images, dtype=torch.int64), classes=["x"],
+                      subjects=np.arange(images).astype(str), aus=torch.zeros((images, 0), dtype=torch.int8),
+                      au_codes=[], landmarks=torch.zeros((images, 68, 2)), meta=pd.DataFrame({"i": range(images)}))
+    batch = 128
+
+    @torch.no_grad()
+    def forward_only():
+        for start in range(0, images, batch):
+            model(units.model_inputs(faces[start:start + batch], model))
+
+    def mining():
+        units.mine_topk(model, faceset, "conv3", k=9, batch_size=batch, progress=False)
+
+    best = {"forward": float("inf"), "mining": float("inf")}
+    for _ in range(repeats):  # interleaved, so both see the same machine load
+        for name, work in (("forward", forward_only), ("mining", mining)):
+            start = time.perf_counter()
+            work()
+            best[name] = min(best[name], time.perf_counter() - start)
+    rates = {name: images / seconds for name, seconds in best.items()}
+    ratio = rates["mining"] / rates["forward"]
+    size = preset.image_size
+    print(f"{profile} model ({size}x{size}, width {preset.width}), {images} images on {device}:")
+    print(f"  forward pass alone:          {rates['forward']:8.1f} images/s")
+    print(f"  top-k mining, all conv3:     {rates['mining']:8.1f} images/s")
+    print(f"  mining / forward:            {ratio:8.2f}  (target >= 0.8)")
+    return {"profile": profile, "forward_images_per_s": rates["forward"], "mining_images_per_s": rates["mining"],
+            "ratio": ratio}

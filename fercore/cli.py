@@ -13,7 +13,14 @@ def main(argv: list[str] | None = None) -> int:
     for add in (_add_synth, _add_info, _add_train, _add_cv, _add_bench, _add_demo):
         add(sub)
     args = parser.parse_args(argv)
-    return args.run(args) or 0
+    from fercore.data.common import DatasetFormatError
+
+    try:
+        return args.run(args) or 0
+    except (DatasetFormatError, FileExistsError, FileNotFoundError) as error:
+        # A damaged or missing dataset is the user's to fix: say what is wrong, without a traceback.
+        print(f"fercore {args.command}: {error}", file=sys.stderr)
+        return 2
 
 
 def _add_synth(sub):
@@ -115,7 +122,7 @@ def _add_cv(sub):
 
 def _add_bench(sub):
     p = sub.add_parser("bench", help="benchmarks (print measured rates and ratios)")
-    p.add_argument("what", choices=["synth", "train"])
+    p.add_argument("what", choices=["synth", "train", "load", "mine"])
     p.add_argument("--subjects", type=int, default=120, help="synth: number of identities")
     p.add_argument("--workers", type=int, default=None, help="synth: processes")
     p.add_argument("--device", default="cpu", help="train: cpu, cuda, ...")
@@ -128,8 +135,12 @@ def _add_bench(sub):
 
         if args.what == "synth":
             bench.run("synth", subjects=args.subjects, workers=args.workers)
-        else:
+        elif args.what == "train":
             bench.run("train", device=args.device, profile=args.profile, steps=args.steps)
+        elif args.what == "mine":
+            bench.run("mine", device=args.device, profile=args.profile)
+        else:
+            bench.run("load")
 
     p.set_defaults(run=run)
 

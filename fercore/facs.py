@@ -111,7 +111,8 @@ def _box(centre, dx, dy):
 
 def _sides(lm, d, right):
     """A region drawn for the subject's right (image left) and mirrored on the other side."""
-    left = {36: 45, 39: 42, 40: 47, 41: 46, 31: 35, 48: 54, 49: 53, 59: 55, 17: 26, 18: 25, 19: 24, 1: 15, 2: 14}
+    left = {36: 45, 37: 44, 38: 43, 39: 42, 40: 47, 41: 46, 31: 35, 48: 54, 49: 53, 59: 55,
+            17: 26, 18: 25, 19: 24, 1: 15, 2: 14}
     mirror = {**left, **{v: k for k, v in left.items()}}
 
     def pick(i, dx=0.0, dy=0.0, side=1):
@@ -123,12 +124,12 @@ def _sides(lm, d, right):
 
 def _regions(lm: np.ndarray, au: int) -> list:
     d = float(np.linalg.norm(np.subtract(*_eyes(lm))))
-    if au == 1:  # inner brows and the centre of the forehead
-        return [np.concatenate([lm[19:25], _up(lm[19:25], 0.9 * d)])]
-    if au == 2:  # outer brows and the sides of the forehead
-        return _sides(lm, d, [(17,), (18,), (19,), (17, 0, -0.9), (19, 0, -0.9), (17, 0.15, 0.1)])
-    if au == 4:  # brows and the glabella between them
-        return [np.concatenate([lm[18:26], lm[27:28], _up(lm[20:24], 0.35 * d)])]
+    if au == 1:  # inner brows, the centre of the forehead, and the stretched skin down to the upper lids
+        return [np.concatenate([lm[19:25], _up(lm[19:25], 0.9 * d), lm[[38, 39, 42, 43]]])]
+    if au == 2:  # outer brows, the sides of the forehead, and the upper-lid fold below them
+        return _sides(lm, d, [(17,), (18,), (19,), (17, 0, -0.9), (19, 0, -0.9), (17, 0.15, 0.1), (36,), (37, 0, 0)])
+    if au == 4:  # brows, the glabella between them, and the upper lids they push down
+        return [np.concatenate([lm[18:26], lm[27:28], _up(lm[20:24], 0.35 * d), lm[[37, 38, 43, 44]]])]
     if au == 5:  # upper lids (the white above the iris)
         return [np.concatenate([lm[36:42], _up(lm[36:40], 0.25 * d)]),
                 np.concatenate([lm[42:48], _up(lm[42:46], 0.25 * d)])]
@@ -137,22 +138,27 @@ def _regions(lm: np.ndarray, au: int) -> list:
     if au == 7:  # lids, tightened
         return [np.concatenate([_up(lm[36:42], 0.12 * d), _up(lm[36:42], -0.15 * d)]),
                 np.concatenate([_up(lm[42:48], 0.12 * d), _up(lm[42:48], -0.15 * d)])]
-    if au == 9:  # nose bridge, nose sides and the nose root
-        return [np.concatenate([lm[27:36], lm[[21, 22, 39, 42]], [lm[31] - [0.12 * d, 0], lm[35] + [0.12 * d, 0]]])]
+    if au == 9:  # nose root, bridge and sides, the infraorbital triangles, the top of the upper lip
+        return [np.concatenate([lm[27:36], lm[[21, 22, 39, 40, 42, 47, 50, 51, 52]],
+                                [lm[31] - [0.2 * d, 0], lm[35] + [0.2 * d, 0]]])]
     if au == 10:  # upper lip, nostril wings, upper nasolabial folds
         return [np.concatenate([lm[31:36], lm[48:55], [lm[31] - [0.3 * d, 0], lm[35] + [0.3 * d, 0]]])]
-    if au == 12:  # lip corners pulled up and out, nasolabial folds
-        return _sides(lm, d, [(48, 0.3, -0.3), (48, 0.3, 0.2), (48, -0.15, 0.2), (49, 0, -0.1), (31, 0.25, 0)])
-    if au == 14:  # dimples beside the lip corners
-        return _sides(lm, d, [(48, 0.3, -0.2), (48, 0.3, 0.2), (48, -0.12, 0.2), (48, -0.12, -0.2)])
-    if au == 15:  # lip corners pulled down, and below them
-        return _sides(lm, d, [(48, 0.25, -0.15), (48, -0.15, -0.15), (59, 0, 0.35), (48, 0.25, 0.45)])
+    # The lip-corner AUs reshape the whole lip line (FACS: the lips are stretched, pulled or
+    # bent), so their regions span both corners and the lips between them.
+    if au == 12:  # lip corners pulled up and out, the lips stretched, nasolabial folds
+        return [np.concatenate([lm[48:60], _box(lm[48], 0.3 * d, 0.3 * d), _box(lm[54], 0.3 * d, 0.3 * d),
+                                lm[[31, 35]] + [[-0.25 * d, 0], [0.25 * d, 0]]])]
+    if au == 14:  # lip corners tightened, dimples beside them
+        return [np.concatenate([lm[48:60], _box(lm[48], 0.3 * d, 0.2 * d), _box(lm[54], 0.3 * d, 0.2 * d)])]
+    if au == 15:  # lip corners pulled down, the lower lip bent, and below the corners
+        return [np.concatenate([lm[48:60], _box(lm[48], 0.25 * d, 0.15 * d), _box(lm[54], 0.25 * d, 0.15 * d),
+                                lm[[48, 54]] + [[-0.25 * d, 0.45 * d], [0.25 * d, 0.45 * d]]])]
     if au == 16:  # lower lip pulled down
         return [np.concatenate([lm[55:60], lm[65:68], lm[[48, 54]], _up(lm[55:60], -0.25 * d)])]
     if au == 17:  # chin boss pushed up, and the lower lip
         return [np.concatenate([lm[55:60], lm[6:11]])]
-    if au == 20:  # lip corners stretched sideways
-        return _sides(lm, d, [(48, 0.45, -0.15), (48, 0.45, 0.3), (48, -0.15, 0.2), (48, -0.15, -0.15)])
+    if au == 20:  # lips stretched sideways
+        return [np.concatenate([lm[48:60], _box(lm[48], 0.45 * d, 0.25 * d), _box(lm[54], 0.45 * d, 0.25 * d)])]
     if au in (23, 24, 25):  # the lips (tightened, pressed, parted)
         return [np.concatenate([lm[48:60], _up(lm[48:60], 0.08 * d), _up(lm[48:60], -0.08 * d)])]
     if au in (26, 27):  # mouth opening and the dropped jaw
