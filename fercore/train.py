@@ -166,7 +166,11 @@ def load_result(run_dir: str | os.PathLike) -> TrainResult:
 def load_model(path: str | os.PathLike, device: str = "cpu") -> ZeroBiasCNN:
     """Rebuild a trained model (eval mode) from a checkpoint alone: a run directory (best.pt) or a .pt file."""
     path = Path(path)
-    checkpoint = torch.load(path / BEST if path.is_dir() else path, map_location=device, weights_only=True)
+    file = path / BEST if path.is_dir() or not path.suffix else path
+    if not file.exists():
+        raise FileNotFoundError(f"no trained model at {file}: train one first "
+                                "(notebook 01_training.ipynb, `fercore train` or `fercore cv`)")
+    checkpoint = torch.load(file, map_location=device, weights_only=True)
     model = ZeroBiasCNN(ModelConfig(**checkpoint["model_config"]))
     model.load_state_dict(checkpoint["model"])
     return model.to(device).eval()

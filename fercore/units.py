@@ -189,11 +189,12 @@ def patches(faceset: FaceSet, top: pd.DataFrame, field: ReceptiveField, scale: f
         # Centre in faceset pixels (pixel i of the model input covers faceset pixels [i*scale, (i+1)*scale)).
         t = int(round((cy + 0.5) * scale - side / 2))
         left = int(round((cx + 0.5) * scale - side / 2))
-        out[row] = _crop_padded(images[image], t, left, side)
+        out[row] = crop_window(images[image], t, left, side)
     return out
 
 
-def _crop_padded(image: np.ndarray, top: int, left: int, side: int) -> np.ndarray:
+def crop_window(image: np.ndarray, top: int, left: int, side: int) -> np.ndarray:
+    """``image[top:top+side, left:left+side]``, zero-padded where the window leaves the image."""
     h, w = image.shape
     out = np.zeros((side, side), image.dtype)
     y0, x0, y1, x1 = max(top, 0), max(left, 0), min(top + side, h), min(left + side, w)
@@ -264,3 +265,35 @@ def grad_cam(model: nn.Module, faceset: FaceSet, images, layer: str = "conv3", t
         model.train(was_training)
     cam = cam[:, 0].detach().float().cpu()
     return (cam / cam.flatten(1).amax(dim=1).clamp_min(1e-12)[:, None, None]).numpy()
+
+
+@torch.no_grad()
+def verify_topk(model: nn.Module, faceset: FaceSet, top: pd.DataFrame, layer: str, filters=None,
+                n_images: int = 200) -> dict:
+    """Two checks that mining is right, for a notebook to report.
+
+    - recomputed: a fresh forward pass on each mined image gives the mined activation at the
+      mined position (largest absolute difference);
+    - brute_force: mining the first ``n_images`` images again and ranking all their activations
+      in full gives the same top-k (share of filters whose top-k images agree exactly).
+    """
+    filters = sorted(top["filter"].unique()) if filters is None else list(filters)
+    rows = top[top["filter"].isin(filters)]
+    images = rows["image"].to_numpy().copy()
+    with record(model, [layer]) as out:
+        model.eval()
+        model(model_inputs(faceset.images[images], model))
+    where = [torch.as_tensor(rows[c].to_numpy().copy()) for c in ("filter", "y", "x")]
+    fresh = out[layer][(torch.arange(len(rows)), *where)]
+    recomputed = float(np.abs(fresh.float().cpu().numpy() - rows["activation"].to_numpy()).max())
+
+    subset = np.arange(min(n_images, len(faceset)))
+    k = int(top["rank"].max()) + 1
+    mined = mine_topk(model, faceset, layer, k=k, index=subset, progress=False)
+    with record(model, [layer]) as out:
+        model(model_inputs(faceset.images[subset], model))
+    peaks = out[layer].float().flatten(2).amax(dim=2).cpu().numpy()  # (N, C)
+    agree = [np.array_equal(np.sort(mined.loc[mined["filter"] == f, "image"].to_numpy()),
+                            np.sort(np.argsort(-peaks[:, f], kind="stable")[:k])) for f in filters]
+    return {"recomputed_max_abs_diff": recomputed, "brute_force_agreement": float(np.mean(agree)),
+            "filters_checked": len(filters)}

@@ -86,3 +86,17 @@ def test_notebook_01_training(run_dir):
     assert result["test_accuracy"] >= result["pixel_logistic"]["fold_accuracy"] + 0.1
     for name in ("01_learning_curves", "01_confusion", "01_test_faces"):
         assert (run_dir / "figures" / f"{name}.png").stat().st_size > 10_000
+
+
+def test_notebook_03_neuron_visualization(run_dir):
+    result = json.loads((run_dir / "03_neuron_visualization.json").read_text())
+    training = json.loads((run_dir / "01_training.json").read_text())
+    assert result["variant"] == "cnn_ad" and result["layer"] == "conv3"
+    widths = {"conv1": 64, "conv2": 128, "conv3": 256}
+    assert all(n == round(widths[name] * training["config"]["width"]) for name, n in result["filters_mined"].items())
+    conv3 = next(f for f in result["receptive_fields"] if f["layer"] == "conv3")
+    assert (conv3["size"], conv3["stride"]) == (32, 4)
+    assert result["checks"]["recomputed_max_abs_diff"] < 1e-4
+    assert result["checks"]["brute_force_agreement"] == 1.0
+    assert "03_layer_overview.png" in result["figures"] and "03_grad_cam.png" in result["figures"]
+    assert all((run_dir / "figures" / name).stat().st_size > 5_000 for name in result["figures"])
