@@ -13,6 +13,8 @@ Run every analysis on a random-weight network of the same architecture as the co
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 import torch
@@ -295,3 +297,31 @@ def counterfactual_selectivity(model: nn.Module, aus: list[int], n_faces: int = 
     return pd.DataFrame({"filter": np.tile(np.arange(channels), len(aus)),
                          "AU": np.repeat([f"AU{au}" for au in aus], channels),
                          "delta": mean.ravel(), "selectivity": (mean / spread).ravel()})
+
+
+# ---- one call for a notebook ----
+
+@dataclass
+class Analysis:
+    """Everything ``analyse`` measured for one network."""
+
+    top: pd.DataFrame  # units.mine_topk table
+    enrichment: pd.DataFrame  # per (filter, AU)
+    alignment: pd.DataFrame  # per (filter, AU)
+    score: float  # recovery score
+    recovery: pd.DataFrame  # per AU
+    iou: pd.DataFrame  # dissection IoU of each AU's best filter
+
+
+def analyse(model: nn.Module, faceset: FaceSet, layer: str = "conv3", k: int = 30, min_images: int = 20,
+            q_max: float = 0.01, min_inside: float = 0.6, by_emotion: bool = True, progress: bool = True) -> Analysis:
+    """Mine, test enrichment, measure alignment and recovery for one network on FACS-coded frames."""
+    top = units.mine_topk(model, faceset, layer, k=k, progress=progress)
+    enrich = enrichment(top, faceset, by_emotion=by_emotion)
+    regions = RegionCache(faceset)
+    field = units.receptive_field(model, layer)
+    align = spatial_alignment(top, faceset, field, units.input_scale(model, faceset), regions=regions)
+    score, table = recovery(enrich, align, min_images, q_max, min_inside)
+    pairs = table.reset_index()[["filter", "AU"]]
+    iou = dissection_iou(model, faceset, top, layer, pairs, regions=regions)
+    return Analysis(top=top, enrichment=enrich, alignment=align, score=score, recovery=table, iou=iou)

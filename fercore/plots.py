@@ -330,10 +330,10 @@ def au_best_filters(model, faceset: FaceSet, top: pd.DataFrame, best: pd.DataFra
             ax.set_yticks([])
             if c >= len(rows):
                 continue
-            item = rows.iloc[c]
-            cy, cx = field.centre(item["y"], item["x"])
+            image, y, x = (int(v) for v in rows.iloc[c][["image", "y", "x"]])
+            cy, cx = field.centre(y, x)
             t, left = int(round((cy + 0.5) * scale - side / 2)), int(round((cx + 0.5) * scale - side / 2))
-            mask = au_region(au_number(au), faceset.landmarks[item["image"]].numpy(), faceset.image_size)
+            mask = au_region(au_number(au), faceset.landmarks[image].numpy(), faceset.image_size)
             region = units.crop_window(mask, t, left, side)
             ax.imshow(patches[c], cmap="gray", vmin=0, vmax=255)
             if region.any():

@@ -100,3 +100,20 @@ def test_notebook_03_neuron_visualization(run_dir):
     assert result["checks"]["brute_force_agreement"] == 1.0
     assert "03_layer_overview.png" in result["figures"] and "03_grad_cam.png" in result["figures"]
     assert all((run_dir / "figures" / name).stat().st_size > 5_000 for name in result["figures"])
+
+
+def test_notebook_04_fau_analysis(run_dir):
+    result = json.loads((run_dir / "04_fau_analysis.json").read_text())
+    recovery = result["recovery"]
+    for name in ("trained", "random"):
+        scored = result["per_au"][name]
+        assert all(row["present"] >= 20 for row in scored)
+        recovered = [row for row in scored if row["recovered"]]
+        assert all(row["q"] < result["q_max"] and row["inside"] >= result["min_inside"] for row in recovered)
+        assert recovery[name] == pytest.approx(len(recovered) / len(scored))
+    assert recovery["random"] <= 0.3, "random weights should recover few AUs"
+    assert recovery["trained"] >= recovery["random"] + 0.2, "training should recover clearly more AUs"
+    assert result["probe_auc_mean"]["trained"] > result["probe_auc_mean"]["random"]
+    pairs = result["enriched_pairs"]["trained"]
+    assert pairs["still enriched within emotions"] <= pairs["enriched (q < q_max)"]
+    assert set(result["counterfactual_best_selectivity"]["trained"]) == set(result["au_images"])
