@@ -122,7 +122,18 @@ def _sides(lm, d, right):
     return [[pick(*spec, side=s) for spec in right] for s in (1, -1)]
 
 
+# CK+ codes AUs that SynthFACS does not render; those with a clear place on the face share
+# the region of the AU that acts there (others, e.g. head and eye movements, have none).
+_SAME_REGION = {11: 10, 13: 12, 18: 23, 28: 23, 34: 6, 38: 9, 39: 9, 43: 7, 44: 7, 45: 7}
+
+
+def has_region(au: int) -> bool:
+    """Whether ``au_region`` knows where AU ``au`` acts."""
+    return au in SYNTH_AUS or au in _SAME_REGION
+
+
 def _regions(lm: np.ndarray, au: int) -> list:
+    au = _SAME_REGION.get(au, au)
     d = float(np.linalg.norm(np.subtract(*_eyes(lm))))
     if au == 1:  # inner brows, the centre of the forehead, and the stretched skin down to the upper lids
         return [np.concatenate([lm[19:25], _up(lm[19:25], 0.9 * d), lm[[38, 39, 42, 43]]])]
@@ -163,7 +174,8 @@ def _regions(lm: np.ndarray, au: int) -> list:
         return [np.concatenate([lm[48:60], _up(lm[48:60], 0.08 * d), _up(lm[48:60], -0.08 * d)])]
     if au in (26, 27):  # mouth opening and the dropped jaw
         return [np.concatenate([lm[48:60], lm[4:13]])]
-    raise KeyError(f"no face region is defined for AU{au}; regions exist for AUs {list(SYNTH_AUS)}")
+    raise KeyError(f"no face region is defined for AU{au}; regions exist for AUs "
+                   f"{sorted(set(SYNTH_AUS) | set(_SAME_REGION))}")
 
 
 def au_region(au: int, landmarks: np.ndarray, size: int) -> np.ndarray:

@@ -25,7 +25,7 @@ from tqdm.auto import tqdm
 
 from fercore import units
 from fercore.data.faceset import FaceSet
-from fercore.facs import au_number, au_region
+from fercore.facs import au_number, au_region, has_region
 
 
 def coded_frames(faceset: FaceSet) -> FaceSet:
@@ -138,7 +138,8 @@ def spatial_alignment(top: pd.DataFrame, faceset: FaceSet, field: units.Receptiv
     Each centre is tested against the region drawn from the landmarks of its own image.
 
     Returns:
-        One row per (filter, AU): filter, AU, inside (share of the top-k centres in the region).
+        One row per (filter, AU): filter, AU, inside (share of the top-k centres in the region;
+        NaN for AUs without a face region, such as head or eye movements).
     """
     regions = regions or RegionCache(faceset)
     aus = aus or faceset.au_codes
@@ -148,6 +149,9 @@ def spatial_alignment(top: pd.DataFrame, faceset: FaceSet, field: units.Receptiv
     filters = top["filter"].to_numpy()
     rows = []
     for au in aus:
+        if not has_region(au_number(au)):
+            rows.append(pd.DataFrame({"filter": np.unique(filters), "AU": au, "inside": np.nan}))
+            continue
         hit = np.array([regions(i, au)[r, c] for i, (r, c) in zip(images, centres, strict=True)])
         share = pd.Series(hit).groupby(filters).mean()
         rows.append(pd.DataFrame({"filter": share.index, "AU": au, "inside": share.to_numpy()}))
@@ -195,15 +199,15 @@ def best_per_au(enrich: pd.DataFrame, align: pd.DataFrame, q_max: float = 0.01, 
 
 def recovery(enrich: pd.DataFrame, align: pd.DataFrame, min_images: int = 20, q_max: float = 0.01,
              min_inside: float = 0.6) -> tuple[float, pd.DataFrame]:
-    """Ground-truth recovery score: the share of AUs (with at least ``min_images`` images) for
-    which at least one filter is significantly enriched (q < ``q_max``) and spatially aligned
+    """Ground-truth recovery score: the share of AUs (with at least ``min_images`` images and a
+    face region) for which at least one filter is significantly enriched (q < ``q_max``) and spatially aligned
     (at least ``min_inside`` of its top-k centres in the AU's region).
 
     Returns:
         (score, per-AU table: present, best filter, its q, odds ratio, inside share, recovered).
     """
     best = best_per_au(enrich, align, q_max, min_inside)
-    best = best[best["present"] >= min_images]
+    best = best[(best["present"] >= min_images) & best["inside"].notna()]  # AUs without a region are not scored
     table = best[["present", "filter", "in_top", "k", "odds_ratio", "q", "inside", "recovers"]].rename(
         columns={"recovers": "recovered"})
     table = table.loc[sorted(table.index, key=au_number)]

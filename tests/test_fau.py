@@ -148,3 +148,16 @@ def test_au_regions_sit_where_the_au_acts():
         au_region(3, lm, SIZE)
     with pytest.raises(ValueError, match="missing"):
         au_region(12, np.full((68, 2), np.nan), SIZE)
+
+
+def test_the_analysis_runs_on_a_ckplus_copys_facs_files(ckplus_tree):
+    """Real FACS: the apex frames of every sequence with a FACS file, labelled or not."""
+    from fercore.data import load
+
+    faceset = fau.coded_frames(load("ckplus", ckplus_tree.root, frames="peak", unlabelled=True, size=32))
+    assert (faceset.labels == -1).any(), "FACS-only sequences are part of the analysis"
+    model = build_model(ModelConfig(image_size=32, width=0.125), seed=0)
+    analysis = fau.analyse(model, faceset, k=3, min_images=1, progress=False)
+    assert set(analysis.enrichment["AU"]) == set(faceset.au_codes)
+    assert len(analysis.recovery) == len(faceset.au_codes)
+    assert 0 <= analysis.score <= 1 and analysis.iou["iou"].between(0, 1).all()
