@@ -81,29 +81,18 @@ def read_fer2013_csv(path: str | os.PathLike) -> pd.DataFrame:
     """
     path = Path(path)
     emotions, usages, lines, pixel_text = [], [], [], []
-    with _open_csv(path) as f:
-        reader = csv.reader(f)
-        header = next(reader, None)
-        column = _columns(path, header, ("emotion", "pixels", "Usage"))
-        width = len(header)
-        for row in reader:
-            if not row or row == [""]:
-                continue
-            line = reader.line_num
-            if len(row) != width:
-                raise DatasetFormatError(f"{path}, line {line}: expected {width} fields ({', '.join(header)}), "
-                                         f"got {len(row)}")
-            emotion = row[column["emotion"]].strip()
-            if emotion not in {str(k) for k in range(len(FER_EMOTIONS))}:
-                raise DatasetFormatError(f"{path}, line {line}: emotion must be an id 0-6, got {emotion!r}")
-            usage = row[column["Usage"]].strip()
-            if usage not in USAGES:
-                raise DatasetFormatError(f"{path}, line {line}: Usage must be one of {', '.join(USAGES)}, "
-                                         f"got {usage!r}")
-            emotions.append(int(emotion))
-            usages.append(usage)
-            lines.append(line)
-            pixel_text.append(row[column["pixels"]])
+    for line, row, column in _csv_rows(path, ("emotion", "pixels", "Usage")):
+        emotion = row[column["emotion"]].strip()
+        if emotion not in {str(k) for k in range(len(FER_EMOTIONS))}:
+            raise DatasetFormatError(f"{path}, line {line}: emotion must be an id 0-6, got {emotion!r}")
+        usage = row[column["Usage"]].strip()
+        if usage not in USAGES:
+            raise DatasetFormatError(f"{path}, line {line}: Usage must be one of {', '.join(USAGES)}, "
+                                     f"got {usage!r}")
+        emotions.append(int(emotion))
+        usages.append(usage)
+        lines.append(line)
+        pixel_text.append(row[column["pixels"]])
     if not lines:
         raise DatasetFormatError(f"{path}: no data rows after the header")
     table = pd.DataFrame({"emotion": np.array(emotions, dtype=np.int64), "usage": usages, "line": lines})
@@ -165,31 +154,36 @@ def read_ferplus_csv(path: str | os.PathLike) -> pd.DataFrame:
     """
     path = Path(path)
     rows, lines = [], []
-    with _open_csv(path) as f:
-        reader = csv.reader(f)
-        header = next(reader, None)
-        column = _columns(path, header, ("Usage", "Image name", *FERPLUS_VOTES))
-        width = len(header)
-        for row in reader:
-            if not row or row == [""]:
-                continue
-            line = reader.line_num
-            if len(row) != width:
-                raise DatasetFormatError(f"{path}, line {line}: expected {width} fields ({', '.join(header)}), "
-                                         f"got {len(row)}")
-            try:
-                votes = [int(row[column[v]]) for v in FERPLUS_VOTES]
-            except ValueError:
-                votes = [-1]
-            if min(votes) < 0:
-                text = ",".join(row[column[v]] for v in FERPLUS_VOTES)
-                raise DatasetFormatError(f"{path}, line {line}: the votes {', '.join(FERPLUS_VOTES)} must be whole "
-                                         f"numbers >= 0, got {text!r}")
-            rows.append([row[column["Usage"]].strip(), row[column["Image name"]].strip(), *votes])
-            lines.append(line)
+    for line, row, column in _csv_rows(path, ("Usage", "Image name", *FERPLUS_VOTES)):
+        try:
+            votes = [int(row[column[v]]) for v in FERPLUS_VOTES]
+        except ValueError:
+            votes = [-1]
+        if min(votes) < 0:
+            text = ",".join(row[column[v]] for v in FERPLUS_VOTES)
+            raise DatasetFormatError(f"{path}, line {line}: the votes {', '.join(FERPLUS_VOTES)} must be whole "
+                                     f"numbers >= 0, got {text!r}")
+        rows.append([row[column["Usage"]].strip(), row[column["Image name"]].strip(), *votes])
+        lines.append(line)
     table = pd.DataFrame(rows, columns=["usage", "name", *FERPLUS_VOTES])
     table.insert(2, "line", lines)
     return table
+
+
+def _csv_rows(path: Path, required: tuple[str, ...]):
+    """Yield (line number, fields, column index by name) for each data row; blank rows are skipped
+    and a row with the wrong number of fields is an error naming the file and line."""
+    with _open_csv(path) as f:
+        reader = csv.reader(f)
+        header = next(reader, None)
+        column = _columns(path, header, required)
+        for row in reader:
+            if not row or row == [""]:
+                continue
+            if len(row) != len(header):
+                raise DatasetFormatError(f"{path}, line {reader.line_num}: expected {len(header)} fields "
+                                         f"({', '.join(header)}), got {len(row)}")
+            yield reader.line_num, row, column
 
 
 def _open_csv(path: Path):
