@@ -17,9 +17,10 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m ipykernel install --user --name fercore --display-name "Python (fercore)" >/dev/null
 	touch $(STAMP)
 
-## demo: write SynthFACS to data/synthfacs and execute every notebook on it (quick profile, CPU)
+## demo: `fercore reproduce` on SynthFACS (written to data/synthfacs when missing), quick profile, CPU:
+## the grid, every notebook on it, and the report in reports/demo (runs in runs/quick-synthfacs)
 demo: $(STAMP)
-	$(BIN)/fercore demo --data data/synthfacs --out reports/demo
+	$(BIN)/fercore reproduce --dataset synthfacs --root data/synthfacs --profile quick --out reports/demo
 
 ## test: ruff, then pytest (which also executes every notebook with papermill)
 test: $(STAMP) lint

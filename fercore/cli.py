@@ -1,4 +1,4 @@
-"""The ``fercore`` command: ``synth``, ``info``, ``train``, ``cv``, ``bench``, ``demo``."""
+"""The ``fercore`` command: ``synth``, ``info``, ``train``, ``cv``, ``reproduce``, ``bench``, ``demo``."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="fercore", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     # Each subcommand module adds its parser and sets `run` (imported lazily: torch is slow to import).
-    for add in (_add_synth, _add_info, _add_train, _add_cv, _add_bench, _add_demo):
+    for add in (_add_synth, _add_info, _add_train, _add_cv, _add_reproduce, _add_bench, _add_demo):
         add(sub)
     args = parser.parse_args(argv)
     from fercore.data.common import DatasetFormatError
@@ -116,6 +116,30 @@ def _add_cv(sub):
         with pd.option_context("display.float_format", "{:.3f}".format, "display.width", 160):
             print(summarize(runs).to_string(index=False))
         print(f"test accuracy per variant over {runs.fold.nunique()} folds; runs and summary.csv in {out}")
+
+    p.set_defaults(run=run)
+
+
+def _add_reproduce(sub):
+    p = sub.add_parser("reproduce", help="the protocol's whole grid, every notebook on it, and a report folder")
+    _add_run_options(p, "report folder (default reports/<profile>-<dataset>)")
+    p.add_argument("--runs", default=None, help="run directory (default runs/<profile>-<dataset>)")
+    p.add_argument("--notebooks", nargs="*", default=None, metavar="PREFIX",
+                   help="execute only these notebooks (e.g. 00 02); alone: none (default: all)")
+
+    def run(args):
+        from fercore.reproduce import check_options, print_report, reproduce
+
+        overrides = _overrides(args)
+        device, seed = overrides.pop("device"), overrides.pop("seed")
+        try:
+            check_options(args.notebooks, overrides)
+        except ValueError as error:  # overrides with notebook 01: say what to change, without a traceback
+            print(f"fercore reproduce: {error}", file=sys.stderr)
+            return 2
+        report = reproduce(args.dataset, args.root, args.profile, device, out=args.out, run_dir=args.runs,
+                           notebooks=args.notebooks, seed=seed, progress=not args.no_progress, **overrides)
+        print_report(report)
 
     p.set_defaults(run=run)
 

@@ -1,4 +1,4 @@
-"""Execute the numbered notebooks with papermill: ``make demo``, ``fercore demo`` and the tests use this."""
+"""Execute the numbered notebooks with papermill: ``fercore reproduce`` (``make demo``) and the tests use this."""
 
 from __future__ import annotations
 
@@ -31,29 +31,33 @@ def execute(notebook: str | os.PathLike, out_dir: str | os.PathLike, **parameter
 
 
 def run_all(run_dir: str | os.PathLike, dataset: str = "synthfacs", data_root: str | None = None,
-            profile: str = "quick", device: str = "cpu", seed: int = 0, only: list[str] | None = None) -> list[Path]:
-    """Execute every notebook on one dataset and profile; results, figures and executed copies go to ``run_dir``."""
+            profile: str = "quick", device: str = "cpu", seed: int = 0, only: list[str] | None = None,
+            out_dir: str | os.PathLike | None = None, extra: dict | None = None) -> list[Path]:
+    """Execute every notebook on one dataset and profile; results and figures go to ``run_dir``.
+
+    Args:
+        only: name prefixes of the notebooks to run (``["00", "02"]``); None runs them all.
+        out_dir: where the executed copies go (default ``run_dir/notebooks``).
+        extra: more parameters, each given only to the notebooks whose ``parameters`` cell has it.
+    """
+    import papermill
+
     run_dir = Path(run_dir).resolve()
     params = {"dataset": dataset, "data_root": str(Path(data_root).resolve()) if data_root else None,
               "profile": profile, "device": device, "run_dir": str(run_dir), "seed": seed}
     done = []
     for notebook in notebooks():
-        if only and not any(notebook.name.startswith(prefix) for prefix in only):
+        if only is not None and not any(notebook.name.startswith(prefix) for prefix in only):
             continue
+        declared = papermill.inspect_notebook(str(notebook)) if extra else {}
+        own = {k: v for k, v in (extra or {}).items() if k in declared}
         print(f"running {notebook.name} ...", flush=True)
-        done.append(execute(notebook, run_dir / "notebooks", **params))
+        done.append(execute(notebook, out_dir or run_dir / "notebooks", **params, **own))
     return done
 
 
 def run_demo(data: str | os.PathLike, out: str | os.PathLike, profile: str = "quick", device: str = "cpu") -> None:
-    """``make demo``: SynthFACS (written when missing), then every notebook on it."""
-    from fercore.data import load
+    """``make demo`` / ``fercore demo``: ``fercore reproduce`` on SynthFACS (written when missing)."""
+    from fercore.reproduce import print_report, reproduce
 
-    load("synthfacs", data)  # writes the tree on first use, and fills the loader cache
-    executed = run_all(out, dataset="synthfacs", data_root=str(data), profile=profile, device=device)
-    out = Path(out).resolve()
-    print("\nexecuted notebooks:")
-    for path in executed:
-        print(f"  {path}")
-    print(f"figures: {out / 'figures'}")
-    print(f"results (JSON): {out}")
+    print_report(reproduce("synthfacs", data, profile=profile, device=device, out=out))

@@ -117,3 +117,54 @@ def test_notebook_04_fau_analysis(run_dir):
     pairs = result["enriched_pairs"]["trained"]
     assert pairs["still enriched within emotions"] <= pairs["enriched (q < q_max)"]
     assert set(result["counterfactual_best_selectivity"]["trained"]) == set(result["au_images"])
+
+
+def test_notebook_02_benchmark(run_dir):
+    import numpy as np
+    from scipy import stats
+
+    from fercore.model import VARIANTS
+    from fercore.train import get_profile
+
+    result = json.loads((run_dir / "02_benchmark.json").read_text())
+    folds = list(get_profile("quick").folds)
+    main = result["tasks"][0]["label"]
+    assert main == "SynthFACS 8-class"
+    rows = {r["variant"]: r for r in result["accuracy"] if r["task"] == main}
+    assert set(rows) == set(VARIANTS), "the table has every variant"
+    runs = {(r["variant"], r["fold"]): r["test_accuracy"] for r in result["cost"]["runs"] if r["task"] == main}
+    for variant, row in rows.items():
+        assert row["folds"] == folds and row["n"] == len(folds)
+        assert row["per_fold"] == pytest.approx([runs[(variant, k)] for k in folds])  # each run's own accuracy
+        assert row["mean"] == pytest.approx(np.mean(row["per_fold"]))
+        assert row["std"] == pytest.approx(np.std(row["per_fold"], ddof=1)), "std over folds"
+    assert rows["cnn_ad"]["reference"] and "as cited, unconfirmed" in result["table"]
+    assert all(r["status"] == "as cited, unconfirmed" for r in result["references"])
+
+    # The paired tests, recomputed from the per-fold accuracies.
+    paired = [p for p in result["paired"] if p["task"] == main]
+    assert {(p["a"], p["b"]) for p in paired} == {("cnn", "cnn_a"), ("cnn_d", "cnn_ad"), ("cnn", "cnn_d"),
+                                                  ("cnn_a", "cnn_ad"), ("cnn", "cnn_ad")}
+    for p in paired:
+        a, b = (dict(zip(rows[v]["folds"], rows[v]["per_fold"], strict=True)) for v in (p["a"], p["b"]))
+        x, y = [a[k] for k in p["folds"]], [b[k] for k in p["folds"]]
+        t, pvalue = stats.ttest_rel(y, x)
+        assert (p["t"], p["p"]) == (pytest.approx(t), pytest.approx(pvalue))
+        d = np.subtract(y, x)
+        assert p["mean_diff"] == pytest.approx(d.mean()) and p["d_z"] == pytest.approx(d.mean() / d.std(ddof=1))
+        assert p["wilcoxon_p"] is None and p["detectable_d_z"] > 3  # 3 folds: no Wilcoxon, little power
+    assert len(result["conclusions"][main]) == len(paired)
+
+    # Cost: the grid's time is the sum of its runs'; notebook 01's run was reused, not retrained.
+    cost = result["cost"]
+    assert cost["runs_total"] == len(cost["runs"]) == sum(t["runs"] for t in result["tasks"])
+    assert cost["grid_training_s"] == pytest.approx(sum(r["seconds"] for r in cost["runs"]))
+    assert cost["trained_here"] == len(VARIANTS) * len(folds) - 1
+    assert all(r["images_per_s"] > 0 for r in cost["runs"])
+
+    # Quality bar (issue 4): quick-profile cnn_ad, mean over its folds, >= 85% and >= 15 points above pixels.
+    pixel = result["pixel_logistic"]
+    assert pixel["folds"] == folds and pixel["accuracy_mean"] == pytest.approx(rows["cnn_ad"]["mean"])
+    assert pixel["accuracy_mean"] >= 0.85 and pixel["margin"] >= 0.15
+    for name in ("02_fold_accuracies", "02_per_class", "02_confusion", "02_learning_curves", "02_paired_differences"):
+        assert (run_dir / "figures" / f"{name}.png").stat().st_size > 10_000

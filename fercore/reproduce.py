@@ -1,0 +1,154 @@
+"""``fercore reproduce``: the protocol's whole grid on a dataset, every notebook on the results, and a report.
+
+    reproduce("ckplus", "~/data/CK+", profile="paper", device="cuda")
+
+1. trains every run of the grid that is not finished: the profile's folds x the four variants, for
+   every task of the protocol (CK+: 8 and 6 classes; TFD: its 5 folds; ``benchmark.tasks``), into the
+   run directory (default ``runs/<profile>-<dataset>``, where the notebooks look by default);
+2. executes the notebooks with papermill on that run directory (``notebooks.run_all``);
+3. writes the report folder (default ``reports/<profile>-<dataset>``):
+
+    notebooks/NN_name.ipynb   executed notebooks        notebooks/NN_name.html   an HTML copy of each
+    figures/*.png             every figure of the study  results/*.json           what each notebook measured
+    summary.csv               per task and variant: folds, mean, std over folds, each fold's accuracy
+    reproduce.json            the command's settings, runs trained and skipped, the grid's time
+
+Run it again after an interruption: finished runs are skipped, so it continues where it stopped.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from fercore import benchmark
+from fercore.notebooks import notebooks as all_notebooks
+from fercore.notebooks import run_all
+from fercore.paths import repo_root
+from fercore.results import default_run_dir
+
+SUMMARY, RECORD = "summary.csv", "reproduce.json"
+
+
+def default_report_dir(dataset: str, profile: str) -> Path:
+    """``reports/<profile>-<dataset>`` of the checkout (else of the working directory)."""
+    return (repo_root() or Path.cwd()) / "reports" / f"{profile}-{dataset}"
+
+
+@dataclass
+class Report:
+    """What ``reproduce`` wrote, and what it trained."""
+
+    out: str  # the report folder
+    run_dir: str  # the run directory the grid and the notebooks used
+    trained: int  # runs trained by this call
+    skipped: int  # runs of the grid that were finished already
+    grid_seconds: float  # wall time this call spent training
+    training_seconds: float  # training time of every run in the grid (summed over runs, wherever trained)
+    notebooks: list[str] = field(default_factory=list)  # executed copies
+    html: list[str] = field(default_factory=list)
+    figures: list[str] = field(default_factory=list)
+    summary: str = ""
+
+
+def reproduce(dataset: str, root: str | os.PathLike | None = None, profile: str = "quick", device: str = "cpu",
+              out: str | os.PathLike | None = None, run_dir: str | os.PathLike | None = None,
+              notebooks: list[str] | None = None, seed: int = 0, progress: bool = True, **overrides) -> Report:
+    """Run the grid, execute the notebooks on it and write the report folder.
+
+    Args:
+        dataset: loader name ("ckplus", "tfd", "synthfacs", ...).
+        root: the dataset folder (default ``data/<dataset>``; SynthFACS is written there when missing).
+        profile: "quick" or "paper".
+        device: "cpu", "cuda", ... for training and for the notebooks.
+        out: the report folder (default ``reports/<profile>-<dataset>``).
+        run_dir: the run directory (default ``runs/<profile>-<dataset>``).
+        notebooks: name prefixes of the notebooks to execute (``["00", "02"]``); None: all; []: none.
+        seed: seed of every run and notebook.
+        progress: progress bars while training.
+        **overrides: TrainConfig fields changed for every run (iterations, eval_every, ...): for smoke
+            tests; notebook 01 trains with the profile's settings, so it cannot be run with them.
+
+    Returns:
+        Report.
+    """
+    check_options(notebooks, overrides)
+    out = Path(out or default_report_dir(dataset, profile)).resolve()
+    run_dir = Path(run_dir or default_run_dir(dataset, profile)).resolve()
+
+    # 1. The grid: every task, every variant, the profile's folds; finished runs are read back.
+    start = time.perf_counter()
+    collected = benchmark.collect(dataset, root, run_dir, profile, train="all", progress=progress,
+                                  device=device, seed=seed, **overrides)
+    grid_seconds = time.perf_counter() - start
+    trained = sum(t.trained for t in collected)
+    total = sum(len(t.runs) for t in collected)
+
+    # 2. The notebooks, on the finished grid (notebook 02 finds every run finished).
+    executed = run_all(run_dir, dataset=dataset, data_root=str(root) if root else None, profile=profile,
+                       device=device, seed=seed, only=notebooks, out_dir=out / "notebooks",
+                       extra={"overrides": overrides})
+
+    # 3. The report: HTML copies, figures, result files, the summary of every task.
+    html = [_to_html(path) for path in executed]
+    figures = _copy(sorted((run_dir / "figures").glob("*.png")), out / "figures")
+    _copy(sorted(run_dir.glob("*.json")), out / "results")
+    summary = out / SUMMARY
+    benchmark.summary_table(collected).to_csv(summary, index=False)
+    report = Report(out=str(out), run_dir=str(run_dir), trained=trained, skipped=total - trained,
+                    grid_seconds=grid_seconds, training_seconds=float(sum(t.runs["seconds"].sum() for t in collected)),
+                    notebooks=[str(p) for p in executed], html=[str(p) for p in html],
+                    figures=[str(p) for p in figures], summary=str(summary))
+    record = {"dataset": dataset, "root": str(root) if root else None, "profile": profile, "device": device,
+              "seed": seed, "overrides": overrides, "tasks": [t.task.label for t in collected], **asdict(report)}
+    (out / RECORD).write_text(json.dumps(record, indent=2) + "\n")
+    return report
+
+
+def check_options(notebooks: list[str] | None, overrides: dict) -> None:
+    """Refuse overrides when notebook 01 would run: it trains with the profile's own settings into the
+    run directory, and a run directory holding another config is refused (ValueError)."""
+    chosen = [nb.name for nb in all_notebooks() if notebooks is None or any(nb.name.startswith(p) for p in notebooks)]
+    if overrides and any(name.startswith("01_") for name in chosen):
+        raise ValueError(f"overrides {sorted(overrides)} change the runs' config, and notebook 01 trains with the "
+                         "profile's own settings into the same run directory: leave notebook 01 out "
+                         "(e.g. --notebooks 02) or drop the overrides")
+
+
+def _to_html(notebook: Path) -> Path:
+    """An HTML copy of an executed notebook, beside it (nbconvert's HTMLExporter, images embedded)."""
+    import nbformat
+    from nbconvert import HTMLExporter
+
+    body, _ = HTMLExporter().from_notebook_node(nbformat.read(notebook, as_version=4))
+    path = notebook.with_suffix(".html")
+    path.write_text(body, encoding="utf-8")
+    return path
+
+
+def _copy(files: list[Path], folder: Path) -> list[Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    copies = []
+    for file in files:
+        copy = folder / file.name
+        if copy.resolve() != file.resolve():
+            shutil.copy2(file, copy)
+        copies.append(copy)
+    return copies
+
+
+def print_report(report: Report) -> None:
+    """What a user reads at the end of ``fercore reproduce``."""
+    print(f"\ngrid: {report.trained} runs trained ({report.grid_seconds:.0f} s), {report.skipped} finished before; "
+          f"{report.training_seconds:.0f} s of training in all; runs in {report.run_dir}")
+    print(f"report in {report.out}:")
+    for path in report.notebooks:
+        print(f"  {Path(path).relative_to(report.out)} (+ .html)")
+    print(f"  figures/ ({len(report.figures)} PNG), results/ (JSON), {SUMMARY}, {RECORD}")
+
+
+__all__ = ["Report", "check_options", "default_report_dir", "print_report", "reproduce"]
