@@ -79,6 +79,7 @@ def reproduce(dataset: str, root: str | os.PathLike | None = None, profile: str 
     check_options(notebooks, overrides)
     out = Path(out or default_report_dir(dataset, profile)).resolve()
     run_dir = Path(run_dir or default_run_dir(dataset, profile)).resolve()
+    out.mkdir(parents=True, exist_ok=True)
 
     # 1. The grid: every task, every variant, the profile's folds; finished runs are read back.
     start = time.perf_counter()

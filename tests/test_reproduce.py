@@ -100,7 +100,10 @@ def test_reproduce_end_to_end_and_again(tiny_root, tmp_path, capsys):
     summary = pd.read_csv(out / "summary.csv")
     assert list(summary.columns[:5]) == ["task", "variant", "folds", "mean", "std"]
     assert len(summary) == 8 and (summary["folds"] == 3).all()
-    result = json.loads((out / "results" / "02_benchmark.json").read_text())
+    def strict(constant):
+        raise AssertionError(f"02_benchmark.json holds {constant}: not strict JSON")
+
+    result = json.loads((out / "results" / "02_benchmark.json").read_text(), parse_constant=strict)
     assert result["overrides"] == {"iterations": 4, "eval_every": 2}
     assert {t["label"] for t in result["tasks"]} == {"SynthFACS 8-class", "SynthFACS 6-class"}
     assert "runs trained" in capsys.readouterr().out
