@@ -49,6 +49,17 @@ def to_unit(images: torch.Tensor) -> torch.Tensor:
     return images.float()
 
 
+def resize(images: torch.Tensor, size: int) -> torch.Tensor:
+    """uint8 faces (B, 1, S, S) -> uint8 (B, 1, size, size), area interpolation rounded back to uint8.
+
+    The one way fercore shrinks faces for a smaller model, so training, evaluation and neuron
+    inspection all feed the network the same pixels.
+    """
+    if images.shape[-1] == size:
+        return images
+    return F.interpolate(images.float(), size=(size, size), mode="area").round_().to(torch.uint8)
+
+
 def normalize(images: torch.Tensor) -> torch.Tensor:
     """The paper's input scaling: pixels to [0, 2], then subtract the 5x5 local mean.
 

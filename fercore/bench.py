@@ -267,17 +267,17 @@ def bench_mine(profile: str = "paper", images: int = 512, device: str = "cpu", r
     import torch
 
     from fercore import units
-    from fercore.data.faceset import FaceSet
+    from fercore.data.common import make_faceset
     from fercore.model import ModelConfig, build_model
     from fercore.train import get_profile
 
     preset = get_profile(profile)
     model = build_model(ModelConfig(image_size=preset.image_size, width=preset.width), seed=0).to(device).eval()
     rng = np.random.default_rng(0)
-    faces = torch.from_numpy(rng.integers(0, 256, (images, 1, 96, 96), dtype=np.uint8))
-    faceset = FaceSet(name="bench", images=faces, labels=torch.zeros(images, dtype=torch.int64), classes=["x"],
-                      subjects=np.arange(images).astype(str), aus=torch.zeros((images, 0), dtype=torch.int8),
-                      au_codes=[], landmarks=torch.zeros((images, 68, 2)), meta=pd.DataFrame({"i": range(images)}))
+    faceset = make_faceset("bench", rng.integers(0, 256, (images, 1, 96, 96), dtype=np.uint8), np.zeros(images),
+                           ["x"], subjects=np.arange(images), meta=pd.DataFrame({"i": range(images)}), splits=[],
+                           protocol={})
+    faces = faceset.images
     batch = 128
 
     @torch.no_grad()

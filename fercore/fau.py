@@ -275,7 +275,7 @@ def counterfactual_selectivity(model: nn.Module, aus: list[int], n_faces: int = 
         selectivity (delta / the filter's activation std over all rendered faces).
     """
     from fercore.data import synthfacs
-    from fercore.data.faceset import FaceSet as _FaceSet
+    from fercore.data.common import make_faceset
 
     rng = np.random.default_rng([seed, 4242])
     crops = []  # per face: neutral, then each AU on
@@ -287,12 +287,10 @@ def counterfactual_selectivity(model: nn.Module, aus: list[int], n_faces: int = 
         crops.append(neutral)
         for au in aus:
             crops.append(synthfacs.render_crop(identity, {f"AU{au}": intensity}, pose, scene, seed=j, box=box)[0])
-    images = torch.from_numpy(np.stack(crops)[:, None])
-    n = len(images)
-    faceset = _FaceSet(name="counterfactual", images=images, labels=torch.zeros(n, dtype=torch.int64),
-                       classes=["face"], subjects=np.repeat(np.arange(n_faces), 1 + len(aus)).astype(str),
-                       aus=torch.zeros((n, 0), dtype=torch.int8), au_codes=[],
-                       landmarks=torch.full((n, 68, 2), float("nan")), meta=pd.DataFrame({"face": np.arange(n)}))
+    n = len(crops)
+    faceset = make_faceset("counterfactual", np.stack(crops)[:, None], np.zeros(n), ["face"],
+                           subjects=np.repeat(np.arange(n_faces), 1 + len(aus)), meta=pd.DataFrame({"face": range(n)}),
+                           splits=[], protocol={})
     peaks = pooled_features(model, faceset, layer).reshape(n_faces, 1 + len(aus), -1)  # (faces, 1 + A, C)
     delta = peaks[:, 1:] - peaks[:, :1]  # (faces, A, C)
     spread = peaks.reshape(-1, peaks.shape[-1]).std(axis=0) + 1e-6  # (C,)

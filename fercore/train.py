@@ -37,7 +37,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from fercore.augment import AugmentConfig, prepare_batch
+from fercore.augment import AugmentConfig, prepare_batch, resize
 from fercore.data.faceset import FaceSet
 from fercore.model import VARIANTS, ModelConfig, ZeroBiasCNN, build_model, get_variant
 
@@ -314,9 +314,7 @@ def _to_device(faceset: FaceSet, index: np.ndarray, size: int, device: torch.dev
     if size > faceset.image_size:
         raise ValueError(f"image_size {size} is larger than the FaceSet's {faceset.image_size}")
     index = torch.as_tensor(np.asarray(index), dtype=torch.long)
-    images = faceset.images[index].to(device)  # (n, 1, S, S) uint8
-    if size != faceset.image_size:
-        images = F.interpolate(images.float(), size=(size, size), mode="area").round_().to(torch.uint8)
+    images = resize(faceset.images[index].to(device), size)  # (n, 1, size, size) uint8
     return images, faceset.labels[index].to(device)
 
 

@@ -20,26 +20,22 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 import torch
-import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from fercore.augment import normalize
+from fercore.augment import normalize, resize
 from fercore.data.faceset import FaceSet
 
 
 def model_inputs(images: torch.Tensor, model: nn.Module) -> torch.Tensor:
     """uint8 faces (B, 1, S, S) -> the normalised input the model was trained on (B, 1, s, s).
 
-    Resizes (area) to the model's ``config.image_size`` when it differs, on the model's device.
+    Resizes to the model's ``config.image_size`` exactly as training does (``augment.resize``),
+    on the model's device.
     """
-    device = next(model.parameters()).device
-    x = images.to(device)
+    x = images.to(next(model.parameters()).device)
     size = getattr(getattr(model, "config", None), "image_size", x.shape[-1])
-    if x.shape[-1] != size:
-        x = F.interpolate(x.float(), size=(size, size), mode="area")
-        return normalize(x / 255)
-    return normalize(x)
+    return normalize(resize(x, size))
 
 
 @contextlib.contextmanager
