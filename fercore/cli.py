@@ -1,26 +1,64 @@
-"""The ``fercore`` command: ``synth``, ``info``, ``train``, ``cv``, ``reproduce``, ``bench``, ``demo``."""
+"""The ``fercore`` command: ``synth``, ``info``, ``train``, ``cv``, ``reproduce``, ``demo``, ``bench``.
+
+Exit codes: 0 done; 2 a problem with the input (dataset, run directory, options: the message says
+which file or field); 3 a notebook could not be executed (the message names the notebook and cell).
+"""
 
 from __future__ import annotations
 
 import argparse
+import ast
 import sys
 
 
+class _InputError(Exception):
+    """A problem with what the user gave; printed as one line, exit code 2."""
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="fercore", description=__doc__)
+    parser = argparse.ArgumentParser(prog="fercore", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
-    # Each subcommand module adds its parser and sets `run` (imported lazily: torch is slow to import).
-    for add in (_add_synth, _add_info, _add_train, _add_cv, _add_reproduce, _add_bench, _add_demo):
+    # Each subcommand adds its parser and sets `run`; heavy modules are imported inside `run` (torch is slow to import).
+    for add in (_add_synth, _add_info, _add_train, _add_cv, _add_reproduce, _add_demo, _add_bench):
         add(sub)
     args = parser.parse_args(argv)
+    from fercore.config import RunDirError
     from fercore.data.common import DatasetFormatError
+    from fercore.notebooks import NotebookFailed
 
     try:
         return args.run(args) or 0
-    except (DatasetFormatError, FileExistsError, FileNotFoundError) as error:
-        # A damaged or missing dataset is the user's to fix: say what is wrong, without a traceback.
+    except (_InputError, DatasetFormatError, RunDirError, FileExistsError, FileNotFoundError) as error:
+        # A damaged or missing dataset, a run directory holding another run: the user's to fix, without a traceback.
         print(f"fercore {args.command}: {error}", file=sys.stderr)
         return 2
+    except NotebookFailed as error:
+        print(f"fercore {args.command}: {error}. Finished runs and notebooks are kept: run the same command "
+              "again to continue.", file=sys.stderr)
+        return 3
+
+
+def parse_options(pairs: list[str] | None) -> dict:
+    """``["resolution=48", "frames=peak"]`` -> ``{"resolution": 48, "frames": "peak"}`` (Python literals where
+    the value is one: numbers, True/False/None, lists; else the text)."""
+    options = {}
+    for pair in pairs or []:
+        key, sep, text = pair.partition("=")
+        if not sep or not key.strip():
+            raise _InputError(f"--option {pair!r}: expected KEY=VALUE, e.g. --option resolution=48")
+        try:
+            value = ast.literal_eval(text)
+        except (ValueError, SyntaxError):
+            value = text
+        options[key.strip()] = value
+    return options
+
+
+def _add_dataset_options(p) -> None:
+    p.add_argument("--root", default=None, help="dataset folder (default data/<dataset>)")
+    p.add_argument("--option", action="append", metavar="KEY=VALUE", dest="options",
+                   help="a loader option (see `python -c 'from fercore.data import loader; help(loader(NAME))'`), "
+                        "e.g. --option resolution=48 for TFD or --option frames=last3 for CK+; repeatable")
 
 
 def _add_synth(sub):
@@ -42,23 +80,26 @@ def _add_synth(sub):
 def _add_info(sub):
     p = sub.add_parser("info", help="summarise a dataset copy: images per class, subjects, folds")
     p.add_argument("name", help="dataset name, e.g. ckplus or synthfacs")
-    p.add_argument("--root", default=None, help="dataset root folder")
+    _add_dataset_options(p)
     p.add_argument("--json", action="store_true", help="print JSON instead of tables")
 
     def run(args):
         from fercore.data.info import print_info
 
-        print_info(args.name, args.root, as_json=args.json)
+        print_info(args.name, args.root, as_json=args.json, **parse_options(args.options))
 
     p.set_defaults(run=run)
 
 
 def _add_run_options(p, out_help: str):
-    """Options shared by ``train`` and ``cv``: dataset, profile, device, seed and profile overrides."""
+    """Options shared by ``train``, ``cv`` and ``reproduce``: data, profile, execution, seed and overrides."""
     p.add_argument("--dataset", default="synthfacs", help="dataset name (default synthfacs)")
-    p.add_argument("--root", default=None, help="dataset folder (default data/<dataset>)")
+    _add_dataset_options(p)
     p.add_argument("--profile", default="quick", choices=["quick", "paper"])
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ... (default cpu)")
+    p.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16", "fp16"],
+                   help="auto: bf16 on GPUs that support it, else fp16; fp32 on a CPU")
+    p.add_argument("--deterministic", action="store_true", help="PyTorch's deterministic algorithms (slower)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--iterations", type=int, default=None, help="override the profile's number of steps")
     p.add_argument("--eval-every", type=int, default=None, help="override the profile's validation interval")
@@ -66,9 +107,27 @@ def _add_run_options(p, out_help: str):
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
+def _execution(args):
+    from fercore.execution import Execution
+
+    try:
+        return Execution(device=args.device, precision=args.precision, deterministic=args.deterministic)
+    except (ValueError, RuntimeError) as error:
+        raise _InputError(str(error)) from None
+
+
+def _faceset(args):
+    """The dataset the command works on, with its loader options."""
+    from fercore.data import DATASETS, load
+
+    if args.dataset not in DATASETS:
+        raise _InputError(f"unknown dataset {args.dataset!r}; known datasets: {', '.join(DATASETS)}")
+    return load(args.dataset, args.root, **parse_options(args.options))
+
+
 def _overrides(args) -> dict:
     given = {"iterations": args.iterations, "eval_every": args.eval_every}
-    return {"device": args.device, "seed": args.seed, **{k: v for k, v in given.items() if v is not None}}
+    return {"seed": args.seed, **{k: v for k, v in given.items() if v is not None}}
 
 
 def _add_train(sub):
@@ -78,16 +137,16 @@ def _add_train(sub):
     _add_run_options(p, "run directory (default runs/<profile>-<dataset>/<variant>/fold<k>)")
 
     def run(args):
-        from fercore.data import load
-        from fercore.experiment import run_dir_of
-        from fercore.results import default_run_dir
-        from fercore.train import TrainConfig, train
+        from fercore import store
+        from fercore.config import TrainConfig
+        from fercore.train import train
 
-        faceset = load(args.dataset, args.root)
+        execution = _execution(args)
+        faceset = _faceset(args)
         config = TrainConfig.from_profile(args.profile, dataset=args.dataset, variant=args.variant,
                                           fold=args.fold, **_overrides(args))
-        out = args.out or run_dir_of(default_run_dir(args.dataset, args.profile), args.variant, args.fold)
-        result = train(faceset, config, out, progress=not args.no_progress)
+        out = args.out or store.run_dir_of(store.default_run_dir(args.dataset, args.profile), args.variant, args.fold)
+        result = train(faceset, config, out, execution, progress=not args.no_progress)
         print(f"{args.variant} fold {args.fold}: test accuracy {result.test_accuracy:.1%} (checkpoint of "
               f"iteration {result.best_iteration}, validation {result.best_val_accuracy:.1%}), "
               f"{result.seconds:.0f} s, {result.images_per_s:.0f} images/s; run directory {out}")
@@ -105,13 +164,13 @@ def _add_cv(sub):
     def run(args):
         import pandas as pd
 
-        from fercore.data import load
+        from fercore import store
         from fercore.experiment import cross_validate, summarize
-        from fercore.results import default_run_dir
 
-        faceset = load(args.dataset, args.root)
-        out = args.out or default_run_dir(args.dataset, args.profile)
-        runs = cross_validate(faceset, out, args.profile, args.variants, args.folds,
+        execution = _execution(args)
+        faceset = _faceset(args)
+        out = args.out or store.default_run_dir(args.dataset, args.profile)
+        runs = cross_validate(faceset, out, args.profile, args.variants, args.folds, execution,
                               progress=not args.no_progress, dataset=args.dataset, **_overrides(args))
         with pd.option_context("display.float_format", "{:.3f}".format, "display.width", 160):
             print(summarize(runs).to_string(index=False))
@@ -130,56 +189,53 @@ def _add_reproduce(sub):
     def run(args):
         from fercore.reproduce import check_options, print_report, reproduce
 
+        execution = _execution(args)
         overrides = _overrides(args)
-        device, seed = overrides.pop("device"), overrides.pop("seed")
+        seed = overrides.pop("seed")
         try:
             check_options(args.notebooks, overrides)
-        except ValueError as error:  # overrides with notebook 01: say what to change, without a traceback
-            print(f"fercore reproduce: {error}", file=sys.stderr)
-            return 2
-        report = reproduce(args.dataset, args.root, args.profile, device, out=args.out, run_dir=args.runs,
-                           notebooks=args.notebooks, seed=seed, progress=not args.no_progress, **overrides)
+        except ValueError as error:  # overrides with notebook 01: say what to change
+            raise _InputError(str(error)) from None
+        report = reproduce(args.dataset, args.root, args.profile, execution, out=args.out,
+                           run_dir=args.runs, notebooks=args.notebooks, seed=seed,
+                           options=parse_options(args.options), progress=not args.no_progress, **overrides)
         print_report(report)
 
     p.set_defaults(run=run)
 
 
+def _add_demo(sub):
+    p = sub.add_parser("demo", help="`fercore reproduce` on SynthFACS (written when missing), quick profile")
+    p.add_argument("--data", default=None, help="SynthFACS folder (default data/synthfacs; written when missing)")
+    p.add_argument("--out", default=None, help="report folder (default reports/quick-synthfacs)")
+    p.add_argument("--device", default="cpu")
+
+    def run(args):
+        from fercore.execution import Execution
+        from fercore.reproduce import print_report, reproduce
+
+        print_report(reproduce("synthfacs", args.data, "quick", Execution(device=args.device), out=args.out))
+
+    p.set_defaults(run=run)
+
+
 def _add_bench(sub):
-    p = sub.add_parser("bench", help="benchmarks (print measured rates and ratios)")
+    p = sub.add_parser("bench", help="speed benchmarks (print measured rates and ratios)")
     p.add_argument("what", choices=["synth", "train", "load", "mine"])
     p.add_argument("--subjects", type=int, default=120, help="synth: number of identities")
     p.add_argument("--workers", type=int, default=None, help="synth: processes")
-    p.add_argument("--device", default="cpu", help="train: cpu, cuda, ...")
+    p.add_argument("--device", default="cpu", help="train, mine: cpu, cuda, ...")
     p.add_argument("--profile", default="paper", choices=["quick", "paper"],
-                   help="train: model size and batch of this profile (default paper: 96x96, width 1, batch 64)")
+                   help="train, mine: model size and batch of this profile (default paper: 96x96, width 1, batch 64)")
     p.add_argument("--steps", type=int, default=None, help="train: timed steps per pipeline")
 
     def run(args):
         from fercore import bench
 
-        if args.what == "synth":
-            bench.run("synth", subjects=args.subjects, workers=args.workers)
-        elif args.what == "train":
-            bench.run("train", device=args.device, profile=args.profile, steps=args.steps)
-        elif args.what == "mine":
-            bench.run("mine", device=args.device, profile=args.profile)
-        else:
-            bench.run("load")
-
-    p.set_defaults(run=run)
-
-
-def _add_demo(sub):
-    p = sub.add_parser("demo", help="write SynthFACS (if missing) and execute every notebook on it")
-    p.add_argument("--data", default="data/synthfacs", help="SynthFACS folder (written when missing)")
-    p.add_argument("--out", default="reports/demo", help="folder for executed notebooks, figures and JSON")
-    p.add_argument("--profile", default="quick")
-    p.add_argument("--device", default="cpu")
-
-    def run(args):
-        from fercore.notebooks import run_demo
-
-        run_demo(args.data, args.out, profile=args.profile, device=args.device)
+        options = {"synth": dict(subjects=args.subjects, workers=args.workers),
+                   "train": dict(device=args.device, profile=args.profile, steps=args.steps),
+                   "mine": dict(device=args.device, profile=args.profile), "load": {}}[args.what]
+        bench.run(args.what, **options)
 
     p.set_defaults(run=run)
 

@@ -19,15 +19,12 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
+from fercore import store
+from fercore.config import TrainConfig, get_profile
 from fercore.data.faceset import FaceSet
-from fercore.train import TrainConfig, get_profile, is_finished, load_result, train
-
-SUMMARY = "summary.csv"
-
-
-def run_dir_of(experiment_dir: str | os.PathLike, variant: str, fold: int) -> Path:
-    """``<experiment_dir>/<variant>/fold<k>``: where one run of a cross-validation lives."""
-    return Path(experiment_dir) / variant / f"fold{fold}"
+from fercore.execution import Execution
+from fercore.store import RunFiles, run_dir_of
+from fercore.train import is_finished, load_result, train
 
 
 def plan(faceset: FaceSet, profile: str = "quick", variants=None, folds=None, **overrides) -> list[TrainConfig]:
@@ -37,7 +34,7 @@ def plan(faceset: FaceSet, profile: str = "quick", variants=None, folds=None, **
         faceset: the dataset (its name and number of folds are used).
         profile: "quick" or "paper"; its variants and folds are the default.
         variants, folds: subsets to run instead of the profile's.
-        **overrides: TrainConfig fields for every run (device, seed, iterations, ...).
+        **overrides: TrainConfig fields for every run (seed, iterations, ...).
     """
     p = get_profile(profile)
     variants = list(variants or p.variants)
@@ -51,13 +48,15 @@ def plan(faceset: FaceSet, profile: str = "quick", variants=None, folds=None, **
 
 
 def cross_validate(faceset: FaceSet, experiment_dir: str | os.PathLike, profile: str = "quick", variants=None,
-                   folds=None, progress: bool = True, **overrides) -> pd.DataFrame:
+                   folds=None, execution: Execution | None = None, progress: bool = True,
+                   **overrides) -> pd.DataFrame:
     """Train every run of ``plan(...)`` that is not finished yet, then summarise.
 
     Args:
         faceset: the dataset, with its protocol's splits.
         experiment_dir: the experiment folder (runs go to ``<variant>/fold<k>`` below it).
-        profile, variants, folds, **overrides: as for ``plan`` (e.g. ``device="cuda"``, ``seed=1``).
+        profile, variants, folds, **overrides: as for ``plan`` (e.g. ``seed=1``, ``iterations=10``).
+        execution: device, precision, ... of every run (default: the CPU).
         progress: progress bars (one per run, and one over the runs).
 
     Returns:
@@ -67,23 +66,26 @@ def cross_validate(faceset: FaceSet, experiment_dir: str | os.PathLike, profile:
     configs = plan(faceset, profile, variants, folds, **overrides)
     if not configs:
         raise ValueError("nothing to run: no variants or no folds")
+    execution = execution or Execution()
     todo = [c for c in configs if not is_finished(run_dir_of(experiment_dir, c.variant, c.fold))]
     # device="cuda" (no index) on a machine with several GPUs: one process per GPU.
-    gpus = torch.cuda.device_count() if torch.device(configs[0].device) == torch.device("cuda") else 0
+    gpus = torch.cuda.device_count() if execution.torch_device == torch.device("cuda") else 0
     if gpus > 1 and len(todo) > 1:
-        train_in_parallel(faceset, todo, experiment_dir, workers=list(range(gpus)), progress=progress)
+        train_in_parallel(faceset, todo, experiment_dir, execution, workers=list(range(gpus)), progress=progress)
     else:
         for config in tqdm(todo, desc="cross-validation", unit="run", disable=not progress or len(todo) < 2):
-            train(faceset, config, run_dir_of(experiment_dir, config.variant, config.fold), progress=progress)
+            train(faceset, config, run_dir_of(experiment_dir, config.variant, config.fold), execution,
+                  progress=progress)
     runs = runs_table(experiment_dir, configs)
-    summarize(runs).to_csv(Path(experiment_dir) / SUMMARY, index=False)
+    with store.atomic_path(store.experiment_summary(experiment_dir)) as tmp:
+        summarize(runs).to_csv(tmp, index=False)
     return runs
 
 
 def runs_table(experiment_dir: str | os.PathLike, configs: list[TrainConfig] | None = None) -> pd.DataFrame:
     """One row per finished run (of ``configs``, or every finished run under ``experiment_dir``)."""
     if configs is None:
-        dirs = sorted(p.parent for p in Path(experiment_dir).glob("*/fold*/result.json"))
+        dirs = [d for _, _, d in store.experiment_runs(experiment_dir) if is_finished(d)]
     else:
         dirs = [run_dir_of(experiment_dir, c.variant, c.fold) for c in configs]
     rows = []
@@ -116,9 +118,8 @@ def summarize(runs: pd.DataFrame) -> pd.DataFrame:
 
 def predictions(experiment_dir: str | os.PathLike, variant: str, folds=None) -> pd.DataFrame:
     """The test predictions of a variant's finished runs, folds stacked (a ``fold`` column first)."""
-    dirs = sorted(Path(experiment_dir, variant).glob("fold*"), key=lambda p: int(p.name[4:]))
-    tables = [pd.read_csv(d / "predictions.csv").assign(fold=int(d.name[4:]))
-              for d in dirs if is_finished(d) and (folds is None or int(d.name[4:]) in folds)]
+    tables = [pd.read_csv(RunFiles(d).predictions).assign(fold=k) for v, k, d in store.experiment_runs(experiment_dir)
+              if v == variant and is_finished(d) and (folds is None or k in folds)]
     if not tables:
         raise FileNotFoundError(f"no finished {variant} runs in {experiment_dir}; run `fercore cv` first")
     table = pd.concat(tables, ignore_index=True)
@@ -142,21 +143,36 @@ def confusion(predictions: pd.DataFrame, classes: list[str], normalize: bool = T
     return pd.DataFrame(matrix, index=pd.Index(classes, name="true"), columns=pd.Index(classes, name="predicted"))
 
 
-def per_class_accuracy(experiment_dir: str | os.PathLike, classes: list[str], variants=None) -> pd.DataFrame:
-    """Per variant (rows) and class (columns): the share of that class's test images classified right.
+def confusions(experiment_dir: str | os.PathLike, classes: list[str], runs: pd.DataFrame,
+               normalize: bool = True) -> dict[str, pd.DataFrame]:
+    """Per variant of ``runs`` (a ``runs_table``): the confusion matrix of its test predictions, pooled over
+    the folds it ran (each image is tested in exactly one fold)."""
+    return {v: confusion(predictions(experiment_dir, v, set(g["fold"])), classes, normalize)
+            for v, g in runs.groupby("variant", sort=False)}
 
-    Pooled over the folds that were run (each image is tested in exactly one fold).
-    """
-    variants = variants or sorted({p.parent.name for p in Path(experiment_dir).glob("*/fold*")}, key=_rank)
-    rows = {v: np.diag(confusion(predictions(experiment_dir, v), classes)) for v in variants}
+
+def per_class_accuracy(experiment_dir: str | os.PathLike, classes: list[str], runs: pd.DataFrame) -> pd.DataFrame:
+    """Per variant (rows) and class (columns): the share of that class's test images classified right,
+    pooled over the folds of ``runs`` (the diagonal of ``confusions``)."""
+    rows = {v: np.diag(m.to_numpy()) for v, m in confusions(experiment_dir, classes, runs).items()}
     return pd.DataFrame.from_dict(rows, orient="index", columns=classes).rename_axis("variant")
+
+
+def histories(experiment_dir: str | os.PathLike, runs: pd.DataFrame) -> pd.DataFrame:
+    """The learning curves of every run in ``runs``: metrics.csv stacked, with variant, fold and
+    ``selected`` (the evaluation whose checkpoint validation chose)."""
+    tables = []
+    for r in runs.itertuples():
+        metrics = pd.read_csv(RunFiles(run_dir_of(experiment_dir, r.variant, r.fold)).metrics)
+        tables.append(metrics.assign(variant=r.variant, fold=r.fold, selected=metrics["iteration"] == r.best_iteration))
+    return pd.concat(tables, ignore_index=True)
 
 
 # ----------------------------------------------------------------------------- several GPUs
 
 
 def train_in_parallel(faceset: FaceSet, configs: list[TrainConfig], experiment_dir: str | os.PathLike,
-                      workers: list[int | None], progress: bool = True) -> None:
+                      execution: Execution, workers: list[int | None], progress: bool = True) -> None:
     """Train ``configs`` in one process per entry of ``workers``, each taking the next run when free.
 
     Args:
@@ -169,7 +185,8 @@ def train_in_parallel(faceset: FaceSet, configs: list[TrainConfig], experiment_d
         slots.put(worker)
     with ProcessPoolExecutor(len(workers), mp_context=context, initializer=_start_worker,
                              initargs=(slots, faceset)) as pool:
-        jobs = [pool.submit(_train_in_worker, c, run_dir_of(experiment_dir, c.variant, c.fold)) for c in configs]
+        jobs = [pool.submit(_train_in_worker, c, run_dir_of(experiment_dir, c.variant, c.fold), execution)
+                for c in configs]
         for job in tqdm(as_completed(jobs), total=len(jobs), desc="cross-validation", unit="run",
                         disable=not progress):
             job.result()  # re-raises a worker's exception here
@@ -186,8 +203,8 @@ def _start_worker(slots, faceset: FaceSet) -> None:
         torch.cuda.set_device(gpu)  # "cuda" in this process now means that GPU
 
 
-def _train_in_worker(config: TrainConfig, run_dir: Path) -> float:
-    return train(_worker_faceset, config, run_dir, progress=False).test_accuracy
+def _train_in_worker(config: TrainConfig, run_dir: Path, execution: Execution) -> float:
+    return train(_worker_faceset, config, run_dir, execution, progress=False).test_accuracy
 
 
 # ----------------------------------------------------------------------------- ordering

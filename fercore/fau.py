@@ -17,7 +17,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-import torch
 import torch.nn.functional as F
 from scipy.stats import false_discovery_control, hypergeom
 from torch import nn
@@ -158,7 +157,6 @@ def spatial_alignment(top: pd.DataFrame, faceset: FaceSet, field: units.Receptiv
     return pd.concat(rows, ignore_index=True)
 
 
-@torch.no_grad()
 def dissection_iou(model: nn.Module, faceset: FaceSet, top: pd.DataFrame, layer: str, pairs: pd.DataFrame,
                    regions: RegionCache | None = None, threshold: float = 0.5) -> pd.DataFrame:
     """Network-dissection IoU between a filter's active area and an AU region, on its top-k images.
@@ -174,18 +172,18 @@ def dissection_iou(model: nn.Module, faceset: FaceSet, top: pd.DataFrame, layer:
         ``pairs`` with an ``iou`` column.
     """
     regions = regions or RegionCache(faceset)
-    model.eval()
+    size = faceset.image_size
     ious = []
     for f, au in pairs[["filter", "AU"]].itertuples(index=False):
-        images = top.loc[top["filter"] == f, "image"].to_numpy().copy()  # writable: torch indexes with it
-        with units.record(model, [layer]) as out:
-            model(units.model_inputs(faceset.images[images], model))
-        maps = out[layer][:, f:f + 1].float()
-        maps = F.interpolate(maps, size=(faceset.image_size,) * 2, mode="bilinear", align_corners=False)[:, 0]
-        peak = maps.flatten(1).amax(dim=1).clamp_min(1e-12)[:, None, None]
-        active = (maps >= threshold * peak).cpu().numpy()
-        masks = np.stack([regions(i, au) for i in images])
-        ious.append((active & masks).sum() / max(1, (active | masks).sum()))
+        images = top.loc[top["filter"] == f, "image"].to_numpy()
+        inter = union = 0
+        for batch, maps in units.layer_maps(model, faceset, layer, images, channels=[f]):
+            maps = F.interpolate(maps, size=(size, size), mode="bilinear", align_corners=False)[:, 0]
+            peak = maps.flatten(1).amax(dim=1).clamp_min(1e-12)[:, None, None]
+            active = (maps >= threshold * peak).cpu().numpy()  # (b, size, size)
+            masks = np.stack([regions(i, au) for i in batch])
+            inter, union = inter + (active & masks).sum(), union + (active | masks).sum()
+        ious.append(inter / max(1, union))
     return pairs.assign(iou=ious)
 
 
@@ -216,16 +214,10 @@ def recovery(enrich: pd.DataFrame, align: pd.DataFrame, min_images: int = 20, q_
 
 # ---- decoding AUs from features ----
 
-@torch.no_grad()
-def pooled_features(model: nn.Module, faceset: FaceSet, layer: str = "conv3", batch_size: int = 128) -> np.ndarray:
+def pooled_features(model: nn.Module, faceset: FaceSet, layer: str = "conv3") -> np.ndarray:
     """(N, C) peak activation of every filter of ``layer`` on every image (global max pool)."""
-    model.eval()
-    chunks = []
-    with units.record(model, [layer]) as out:
-        for start in range(0, len(faceset), batch_size):
-            model(units.model_inputs(faceset.images[start:start + batch_size], model))
-            chunks.append(out[layer].float().flatten(2).amax(dim=2).cpu())
-    return torch.cat(chunks).numpy()
+    peaks = [maps.flatten(2).amax(dim=2).cpu().numpy() for _, maps in units.layer_maps(model, faceset, layer)]
+    return np.concatenate(peaks)  # (N, C)
 
 
 def probes(features: np.ndarray, faceset: FaceSet, n_folds: int = 5, min_images: int = 20, seed: int = 0):
@@ -262,7 +254,6 @@ def probes(features: np.ndarray, faceset: FaceSet, n_folds: int = 5, min_images:
 
 # ---- counterfactuals on SynthFACS ----
 
-@torch.no_grad()
 def counterfactual_selectivity(model: nn.Module, aus: list[int], n_faces: int = 24, intensity: float = 4,
                                layer: str = "conv3", seed: int = 0, progress: bool = True) -> pd.DataFrame:
     """Render faces with one AU off and on, and measure how each filter's peak activation changes.
@@ -291,7 +282,8 @@ def counterfactual_selectivity(model: nn.Module, aus: list[int], n_faces: int = 
     faceset = make_faceset("counterfactual", np.stack(crops)[:, None], np.zeros(n), ["face"],
                            subjects=np.repeat(np.arange(n_faces), 1 + len(aus)), meta=pd.DataFrame({"face": range(n)}),
                            splits=[], protocol={})
-    peaks = pooled_features(model, faceset, layer).reshape(n_faces, 1 + len(aus), -1)  # (faces, 1 + A, C)
+    peaks = pooled_features(model, faceset, layer)
+    peaks = peaks.reshape(n_faces, 1 + len(aus), -1)  # (faces, 1 + A, C)
     delta = peaks[:, 1:] - peaks[:, :1]  # (faces, A, C)
     spread = peaks.reshape(-1, peaks.shape[-1]).std(axis=0) + 1e-6  # (C,)
     mean = delta.mean(axis=0)  # (A, C)

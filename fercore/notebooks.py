@@ -1,63 +1,154 @@
-"""Execute the numbered notebooks with papermill: ``fercore reproduce`` (``make demo``) and the tests use this."""
+"""Execute the numbered notebooks with papermill, with a bound on every wait.
+
+Every execution has a kernel start timeout and a per-cell timeout (the profile's
+``cell_timeout_s``; the environment variable ``FERCORE_CELL_TIMEOUT``, in seconds, overrides it for
+every notebook fercore executes). A notebook whose kernel died or timed out is run once more;
+if it fails again, or a cell raises, ``NotebookFailed`` names the notebook, the cell and the
+reason. An executed notebook is written as ``.<name>.partial.ipynb`` and renamed into place only
+when complete; a failed one is kept as ``<name>.failed.ipynb`` to look at.
+"""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
 
-from fercore.paths import repo_root
+from fercore import store
+from fercore.config import get_profile
 
-NOTEBOOK_DIR = (repo_root() or Path.cwd()) / "notebooks"
+KERNEL_START_TIMEOUT_S = 120  # a kernel that has not answered by then is dead or stuck
+KERNEL = "python3"  # the kernel of the interpreter running fercore (ipykernel's native kernel spec)
+COMMON_PARAMETERS = ("dataset", "data_root", "profile", "device", "run_dir", "seed")
 
 
-def notebooks(folder: str | os.PathLike | None = None) -> list[Path]:
+class NotebookFailed(RuntimeError):
+    """A notebook could not be executed to the end; the message names the notebook, the cell and why."""
+
+    def __init__(self, notebook: Path, cell: int | None, source: str, reason: str, kept: Path | None):
+        self.notebook, self.cell, self.source, self.reason, self.kept = notebook, cell, source, reason, kept
+        where = f"cell {cell} ({source!r})" if cell is not None else "before any cell ran"
+        see = f"; the partly executed notebook is {kept}" if kept else ""
+        super().__init__(f"{notebook.name}: {where}: {reason}{see}")
+
+
+def numbered_notebooks(folder: str | os.PathLike | None = None) -> list[Path]:
     """The numbered notebooks (``00_datasets.ipynb``, ``01_training.ipynb``, ...) in order."""
-    return sorted(Path(folder or NOTEBOOK_DIR).glob("[0-9][0-9]_*.ipynb"))
+    return sorted(Path(folder or store.notebook_dir()).glob("[0-9][0-9]_*.ipynb"))
 
 
-def execute(notebook: str | os.PathLike, out_dir: str | os.PathLike, **parameters) -> Path:
+def cell_timeout(profile: str) -> int:
+    """Seconds a cell may run: ``$FERCORE_CELL_TIMEOUT`` if set, else the profile's ``cell_timeout_s``."""
+    value = os.environ.get("FERCORE_CELL_TIMEOUT")
+    if value is None:
+        return get_profile(profile).cell_timeout_s
+    try:
+        seconds = int(float(value))
+    except ValueError:
+        raise ValueError(f"FERCORE_CELL_TIMEOUT must be a number of seconds, got {value!r}") from None
+    if seconds < 1:
+        raise ValueError(f"FERCORE_CELL_TIMEOUT must be at least 1 second, got {value!r}")
+    return seconds
+
+
+def execute(notebook: str | os.PathLike, out_dir: str | os.PathLike, timeout: int, retries: int = 1,
+            **parameters) -> Path:
     """Run one notebook end to end with papermill; the executed copy goes to ``out_dir``.
 
-    Raises papermill's PapermillExecutionError (naming the failing cell) if a cell fails.
+    Args:
+        timeout: seconds each cell may run.
+        retries: further attempts when the kernel dies or a wait times out (a cell that raises is not retried:
+            it would raise again).
+        **parameters: values for the notebook's ``parameters`` cell.
+
+    Raises:
+        NotebookFailed: naming the notebook, the cell and the reason.
     """
     import papermill
+    from nbclient.exceptions import CellTimeoutError, DeadKernelError
+    from papermill.exceptions import PapermillExecutionError
 
     notebook, out_dir = Path(notebook), Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    output = out_dir / notebook.name
-    papermill.execute_notebook(str(notebook), str(output), parameters=parameters, kernel_name="python3",
-                               cwd=str(notebook.parent), progress_bar=False)
-    return output
+    output, partial, failed = (out_dir / notebook.name, out_dir / f".{notebook.stem}.partial.ipynb",
+                               out_dir / f"{notebook.stem}.failed.ipynb")
+    attempt = 0
+    while True:
+        try:
+            papermill.execute_notebook(str(notebook), str(partial), parameters=parameters, kernel_name=KERNEL,
+                                       cwd=str(notebook.parent), progress_bar=False,
+                                       start_timeout=KERNEL_START_TIMEOUT_S, execution_timeout=timeout)
+            os.replace(partial, output)
+            failed.unlink(missing_ok=True)
+            return output
+        except PapermillExecutionError as error:  # a cell raised: the notebook's own failure
+            reason = f"{error.ename}: {error.evalue}"
+            retry = False
+        except CellTimeoutError:
+            reason, retry = f"timed out after {timeout} s (FERCORE_CELL_TIMEOUT sets the limit)", True
+        except DeadKernelError:
+            reason, retry = "the kernel died (killed, or out of memory)", True
+        except RuntimeError as error:  # jupyter_client: the kernel did not start or answer in time
+            if "Kernel" not in str(error) and "kernel" not in str(error):
+                raise
+            reason, retry = f"the kernel did not start: {error}", True
+        cell, source = _last_started_cell(partial)
+        if retry and attempt < retries:
+            attempt += 1
+            print(f"{notebook.name}: cell {cell}: {reason}; running it once more", flush=True)
+            continue
+        kept = None
+        if partial.exists():
+            os.replace(partial, failed)
+            kept = failed
+        raise NotebookFailed(notebook, cell, source, reason, kept) from None
 
 
-def run_all(run_dir: str | os.PathLike, dataset: str = "synthfacs", data_root: str | None = None,
-            profile: str = "quick", device: str = "cpu", seed: int = 0, only: list[str] | None = None,
-            out_dir: str | os.PathLike | None = None, extra: dict | None = None) -> list[Path]:
-    """Execute every notebook on one dataset and profile; results and figures go to ``run_dir``.
+def _last_started_cell(executed: Path) -> tuple[int | None, str]:
+    """(index, first source line) of the last cell papermill started in a partly executed notebook."""
+    import nbformat
+
+    if not executed.exists():
+        return None, ""
+    try:
+        nb = nbformat.read(executed, as_version=4)
+    except Exception:  # a notebook cut short mid-write: the cell is unknown, the reason still stands
+        return None, ""
+    started = [k for k, c in enumerate(nb.cells) if c.get("metadata", {}).get("papermill", {}).get("start_time")]
+    if not started:
+        return None, ""
+    lines = nb.cells[started[-1]].source.strip().splitlines()
+    return started[-1], lines[0] if lines else ""
+
+
+def execute_all(run_dir: str | os.PathLike, dataset: str = "synthfacs", data_root: str | None = None,
+                profile: str = "quick", device: str = "cpu", seed: int = 0, only: list[str] | None = None,
+                out_dir: str | os.PathLike | None = None, extra: dict | None = None,
+                notebooks: list[Path] | None = None) -> list[Path]:
+    """Execute every notebook on one dataset and profile, in order; results and figures go to ``run_dir``.
+
+    Stops at the first notebook that fails (``NotebookFailed``); the notebooks executed before it stay.
 
     Args:
         only: name prefixes of the notebooks to run (``["00", "02"]``); None runs them all.
         out_dir: where the executed copies go (default ``run_dir/notebooks``).
         extra: more parameters, each given only to the notebooks whose ``parameters`` cell has it.
+        notebooks: the notebooks to choose from (default: ``numbered_notebooks()``).
     """
     import papermill
 
     run_dir = Path(run_dir).resolve()
     params = {"dataset": dataset, "data_root": str(Path(data_root).resolve()) if data_root else None,
               "profile": profile, "device": device, "run_dir": str(run_dir), "seed": seed}
+    timeout = cell_timeout(profile)
     done = []
-    for notebook in notebooks():
+    for notebook in notebooks if notebooks is not None else numbered_notebooks():
         if only is not None and not any(notebook.name.startswith(prefix) for prefix in only):
             continue
         declared = papermill.inspect_notebook(str(notebook)) if extra else {}
         own = {k: v for k, v in (extra or {}).items() if k in declared}
-        print(f"running {notebook.name} ...", flush=True)
-        done.append(execute(notebook, out_dir or run_dir / "notebooks", **params, **own))
+        print(f"running {notebook.name} (cells may take up to {timeout} s each) ...", flush=True)
+        done.append(execute(notebook, out_dir or run_dir / "notebooks", timeout, **params, **own))
     return done
 
 
-def run_demo(data: str | os.PathLike, out: str | os.PathLike, profile: str = "quick", device: str = "cpu") -> None:
-    """``make demo`` / ``fercore demo``: ``fercore reproduce`` on SynthFACS (written when missing)."""
-    from fercore.reproduce import print_report, reproduce
-
-    print_report(reproduce("synthfacs", data, profile=profile, device=device, out=out))
+__all__ = ["KERNEL_START_TIMEOUT_S", "NotebookFailed", "cell_timeout", "execute", "execute_all", "numbered_notebooks"]

@@ -1,42 +1,34 @@
 """``fercore reproduce``: the protocol's whole grid on a dataset, every notebook on the results, and a report.
 
-    reproduce("ckplus", "~/data/CK+", profile="paper", device="cuda")
+    reproduce("ckplus", "~/data/CK+", profile="paper", execution=Execution(device="cuda"))
 
 1. trains every run of the grid that is not finished: the profile's folds x the four variants, for
-   every task of the protocol (CK+: 8 and 6 classes; TFD: its 5 folds; ``benchmark.tasks``), into the
+   every task of the protocol (CK+: 8 and 6 classes; TFD: its 5 folds; ``accuracy.tasks``), into the
    run directory (default ``runs/<profile>-<dataset>``, where the notebooks look by default);
-2. executes the notebooks with papermill on that run directory (``notebooks.run_all``);
-3. writes the report folder (default ``reports/<profile>-<dataset>``):
+2. executes the notebooks with papermill on that run directory (``notebooks.execute_all``), each
+   cell bounded in time;
+3. writes the report folder (default ``reports/<profile>-<dataset>``, ``store.ReportFiles``):
 
     notebooks/NN_name.ipynb   executed notebooks        notebooks/NN_name.html   an HTML copy of each
     figures/*.png             every figure of the study  results/*.json           what each notebook measured
     summary.csv               per task and variant: folds, mean, std over folds, each fold's accuracy
     reproduce.json            the command's settings, runs trained and skipped, the grid's time
 
-Run it again after an interruption: finished runs are skipped, so it continues where it stopped.
+Run it again after an interruption: finished runs and notebooks' results are kept, so it continues
+where it stopped.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from fercore import benchmark
-from fercore.notebooks import notebooks as all_notebooks
-from fercore.notebooks import run_all
-from fercore.paths import repo_root
-from fercore.results import default_run_dir
-
-SUMMARY, RECORD = "summary.csv", "reproduce.json"
-
-
-def default_report_dir(dataset: str, profile: str) -> Path:
-    """``reports/<profile>-<dataset>`` of the checkout (else of the working directory)."""
-    return (repo_root() or Path.cwd()) / "reports" / f"{profile}-{dataset}"
+from fercore import accuracy, store
+from fercore.execution import Execution
+from fercore.notebooks import execute_all, numbered_notebooks
 
 
 @dataclass
@@ -55,65 +47,73 @@ class Report:
     summary: str = ""
 
 
-def reproduce(dataset: str, root: str | os.PathLike | None = None, profile: str = "quick", device: str = "cpu",
-              out: str | os.PathLike | None = None, run_dir: str | os.PathLike | None = None,
-              notebooks: list[str] | None = None, seed: int = 0, progress: bool = True, **overrides) -> Report:
+def reproduce(dataset: str, root: str | os.PathLike | None = None, profile: str = "quick",
+              execution: Execution | None = None, out: str | os.PathLike | None = None,
+              run_dir: str | os.PathLike | None = None, notebooks: list[str] | None = None, seed: int = 0,
+              options: dict | None = None, progress: bool = True, **overrides) -> Report:
     """Run the grid, execute the notebooks on it and write the report folder.
 
     Args:
         dataset: loader name ("ckplus", "tfd", "synthfacs", ...).
         root: the dataset folder (default ``data/<dataset>``; SynthFACS is written there when missing).
         profile: "quick" or "paper".
-        device: "cpu", "cuda", ... for training and for the notebooks.
+        execution: device, precision, ... for training; the notebooks get its device.
         out: the report folder (default ``reports/<profile>-<dataset>``).
         run_dir: the run directory (default ``runs/<profile>-<dataset>``).
         notebooks: name prefixes of the notebooks to execute (``["00", "02"]``); None: all; []: none.
         seed: seed of every run and notebook.
+        options: loader options (``fercore.data.load``) for the grid.
         progress: progress bars while training.
         **overrides: TrainConfig fields changed for every run (iterations, eval_every, ...): for smoke
             tests; notebook 01 trains with the profile's settings, so it cannot be run with them.
 
     Returns:
         Report.
+
+    Raises:
+        NotebookFailed: a notebook could not be executed (the grid and the notebooks before it are kept).
     """
     check_options(notebooks, overrides)
-    out = Path(out or default_report_dir(dataset, profile)).resolve()
-    run_dir = Path(run_dir or default_run_dir(dataset, profile)).resolve()
-    out.mkdir(parents=True, exist_ok=True)
+    execution = execution or Execution()
+    report = store.ReportFiles(Path(out or store.default_report_dir(dataset, profile)).resolve())
+    run_dir = Path(run_dir or store.default_run_dir(dataset, profile)).resolve()
+    report.dir.mkdir(parents=True, exist_ok=True)
 
     # 1. The grid: every task, every variant, the profile's folds; finished runs are read back.
     start = time.perf_counter()
-    collected = benchmark.collect(dataset, root, run_dir, profile, train="all", progress=progress,
-                                  device=device, seed=seed, **overrides)
+    collected = accuracy.collect(dataset, root, run_dir, profile, train="all", execution=execution,
+                                 options=options, progress=progress, seed=seed, **overrides)
     grid_seconds = time.perf_counter() - start
     trained = sum(t.trained for t in collected)
     total = sum(len(t.runs) for t in collected)
+    with store.atomic_path(report.summary) as tmp:
+        accuracy.summary_table(collected).to_csv(tmp, index=False)
 
     # 2. The notebooks, on the finished grid (notebook 02 finds every run finished).
-    executed = run_all(run_dir, dataset=dataset, data_root=str(root) if root else None, profile=profile,
-                       device=device, seed=seed, only=notebooks, out_dir=out / "notebooks",
-                       extra={"overrides": overrides})
+    executed = execute_all(run_dir, dataset=dataset, data_root=str(root) if root else None, profile=profile,
+                           device=execution.device, seed=seed, only=notebooks, out_dir=report.notebooks,
+                           extra={"overrides": overrides})
 
-    # 3. The report: HTML copies, figures, result files, the summary of every task.
+    # 3. The report: HTML copies, figures, result files.
     html = [_to_html(path) for path in executed]
-    figures = _copy(sorted((run_dir / "figures").glob("*.png")), out / "figures")
-    _copy(sorted(run_dir.glob("*.json")), out / "results")
-    summary = out / SUMMARY
-    benchmark.summary_table(collected).to_csv(summary, index=False)
-    report = Report(out=str(out), run_dir=str(run_dir), trained=trained, skipped=total - trained,
-                    grid_seconds=grid_seconds, training_seconds=float(sum(t.runs["seconds"].sum() for t in collected)),
+    figures = _copy(sorted((run_dir / "figures").glob("*.png")), report.figures)
+    _copy(sorted(run_dir.glob("*.json")), report.results)
+    result = Report(out=str(report.dir), run_dir=str(run_dir), trained=trained, skipped=total - trained,
+                    grid_seconds=grid_seconds,
+                    training_seconds=float(sum(t.runs["seconds"].sum() for t in collected)),
                     notebooks=[str(p) for p in executed], html=[str(p) for p in html],
-                    figures=[str(p) for p in figures], summary=str(summary))
-    record = {"dataset": dataset, "root": str(root) if root else None, "profile": profile, "device": device,
-              "seed": seed, "overrides": overrides, "tasks": [t.task.label for t in collected], **asdict(report)}
-    (out / RECORD).write_text(json.dumps(record, indent=2) + "\n")
-    return report
+                    figures=[str(p) for p in figures], summary=str(report.summary))
+    store.write_json(report.record, {"dataset": dataset, "root": root, "profile": profile, "seed": seed,
+                                     "execution": execution.record(), "options": options or {}, "overrides": overrides,
+                                     "tasks": [t.task.label for t in collected], **vars(result)})
+    return result
 
 
 def check_options(notebooks: list[str] | None, overrides: dict) -> None:
     """Refuse overrides when notebook 01 would run: it trains with the profile's own settings into the
     run directory, and a run directory holding another config is refused (ValueError)."""
-    chosen = [nb.name for nb in all_notebooks() if notebooks is None or any(nb.name.startswith(p) for p in notebooks)]
+    chosen = [nb.name for nb in numbered_notebooks()
+              if notebooks is None or any(nb.name.startswith(p) for p in notebooks)]
     if overrides and any(name.startswith("01_") for name in chosen):
         raise ValueError(f"overrides {sorted(overrides)} change the runs' config, and notebook 01 trains with the "
                          "profile's own settings into the same run directory: leave notebook 01 out "
@@ -126,9 +126,7 @@ def _to_html(notebook: Path) -> Path:
     from nbconvert import HTMLExporter
 
     body, _ = HTMLExporter().from_notebook_node(nbformat.read(notebook, as_version=4))
-    path = notebook.with_suffix(".html")
-    path.write_text(body, encoding="utf-8")
-    return path
+    return store.write_text(notebook.with_suffix(".html"), body)
 
 
 def _copy(files: list[Path], folder: Path) -> list[Path]:
@@ -137,7 +135,8 @@ def _copy(files: list[Path], folder: Path) -> list[Path]:
     for file in files:
         copy = folder / file.name
         if copy.resolve() != file.resolve():
-            shutil.copy2(file, copy)
+            with store.atomic_path(copy) as tmp:
+                shutil.copy2(file, tmp)
         copies.append(copy)
     return copies
 
@@ -149,7 +148,8 @@ def print_report(report: Report) -> None:
     print(f"report in {report.out}:")
     for path in report.notebooks:
         print(f"  {Path(path).relative_to(report.out)} (+ .html)")
-    print(f"  figures/ ({len(report.figures)} PNG), results/ (JSON), {SUMMARY}, {RECORD}")
+    files = store.ReportFiles(Path(report.out))
+    print(f"  figures/ ({len(report.figures)} PNG), results/ (JSON), {files.summary.name}, {files.record.name}")
 
 
-__all__ = ["Report", "check_options", "default_report_dir", "print_report", "reproduce"]
+__all__ = ["Report", "check_options", "print_report", "reproduce"]

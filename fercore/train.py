@@ -1,13 +1,13 @@
-"""One training run of the zero-bias CNN: config, loop, validation-based selection, checkpoints, resume.
+"""One training run of the zero-bias CNN: loop, validation-based selection, checkpoints, resume.
 
 ``train(faceset, config, run_dir)`` reads top to bottom: the fold's train and validation images
 go to the device once (uint8); every step samples a batch with replacement (as the authors did),
 augments and normalises it on the device and takes one SGD step; every ``eval_every`` steps it
 validates, keeps the best-validation checkpoint and writes ``last.pt``. Only when the loop is over
 are the test images touched, to score the selected checkpoint. The run directory
-(``architecture.md``) holds:
+(``fercore.store.RunFiles``) holds:
 
-    config.json      the TrainConfig
+    config.json      the run's identity (``fercore.config``): TrainConfig and data identity
     metrics.csv      one row per evaluation: iteration, train_loss, train_acc, val_loss, val_acc
     best.pt          the checkpoint with the best validation accuracy: the one that is tested
     last.pt          everything needed to resume (model, optimiser, generators, history, best so far)
@@ -15,19 +15,16 @@ are the test images touched, to score the selected checkpoint. The run directory
     result.json      written last; a run directory with it is finished
 
 A run interrupted at any point resumes from ``last.pt`` and ends with exactly the result of an
-uninterrupted run (on the same device): all randomness comes from generators whose states the
-checkpoint carries.
+uninterrupted run on the same device and precision (with ``Execution(deterministic=True)`` on a
+GPU): all randomness comes from generators whose states the checkpoint carries. Resuming on
+another device continues the run, with a warning that bit-exactness no longer holds.
 """
 
 from __future__ import annotations
 
-import json
-import os
-import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field, fields
+import warnings
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -37,92 +34,21 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
+from fercore import store
 from fercore.augment import AugmentConfig, prepare_batch, resize
+from fercore.config import RunDirError, TrainConfig, config_record, data_identity, differences, read_config
 from fercore.data.faceset import FaceSet
-from fercore.model import VARIANTS, ModelConfig, ZeroBiasCNN, build_model, get_variant
+from fercore.execution import Execution, deterministic_mode, device_name
+from fercore.inference import batches, evaluating
+from fercore.model import ModelConfig, ZeroBiasCNN, build_model, get_variant
+from fercore.store import RunFiles
 
-CONFIG, METRICS, BEST, LAST, PREDICTIONS, RESULT = (
-    "config.json", "metrics.csv", "best.pt", "last.pt", "predictions.csv", "result.json")
 _CHECK_EVERY = 10  # read the loss back from the device (NaN check, progress bar) every this many steps
 _SAMPLER, _AUGMENTER, _DROPOUT = 1, 2, 3  # random streams of a run, each seeded from (seed, stream)
 
 
-# ----------------------------------------------------------------------------- profiles
-
-
-@dataclass(frozen=True)
-class Profile:
-    """A named preset of the settings that trade cost for fidelity (``architecture.md``)."""
-
-    image_size: int  # input side; the FaceSet's 96x96 crops are resized once on the device
-    width: float  # multiplier on the paper's widths (64, 128, 256 filters; 300 fc units)
-    iterations: int  # SGD steps per run
-    eval_every: int  # validate, keep the best and write last.pt every this many steps
-    batch_size: int = 64
-    lr: float = 0.01
-    folds: tuple[int, ...] | None = None  # folds a cross-validation runs; None = all of them
-    variants: tuple[str, ...] = tuple(VARIANTS)  # variants a cross-validation runs
-
-
-PROFILES: dict[str, Profile] = {
-    # The authors' settings: 96x96, full width, 31,000 steps of batch 64, checkpoint every 1,000.
-    "paper": Profile(image_size=96, width=1.0, iterations=31_000, eval_every=1_000),
-    # Same code path, sized for a 2-core CPU and CI (about 30 s per run, measured): half the input
-    # side and a quarter of the widths (about 1/64 of the paper's FLOPs per image), 1,200 steps,
-    # three folds. With 26x fewer steps the paper's lr 0.01 is still far from converged there, so
-    # quick uses 0.03 (chosen on validation accuracy, cnn_ad, folds 0-2).
-    "quick": Profile(image_size=48, width=0.25, iterations=1_200, eval_every=100, lr=0.03, folds=(0, 1, 2)),
-}
-
-
-def get_profile(name: str) -> Profile:
-    """The preset called ``name`` ("paper" or "quick"); ValueError lists the valid names."""
-    try:
-        return PROFILES[name]
-    except KeyError:
-        raise ValueError(f"unknown profile {name!r}; valid profiles: {', '.join(PROFILES)}") from None
-
-
-# ----------------------------------------------------------------------------- config
-
-
-@dataclass
-class TrainConfig:
-    """Everything that decides one run; config.json and both checkpoints carry it."""
-
-    dataset: str = "synthfacs"  # name of the FaceSet (recorded; train() is given the FaceSet itself)
-    variant: str = "cnn_ad"  # cnn, cnn_a, cnn_d or cnn_ad: with augmentation (a), with dropout (d)
-    fold: int = 0  # index into faceset.splits: that fold tests, the next one validates, 8 train
-    profile: str = "paper"  # the preset the settings below came from (recorded; see PROFILES)
-    image_size: int = 96  # input side; smaller than the FaceSet's: resized once on the device (area)
-    width: float = 1.0  # multiplier on the paper's widths
-    iterations: int = 31_000  # SGD steps
-    batch_size: int = 64  # images per step, drawn uniformly with replacement from the train split
-    lr: float = 0.01  # constant learning rate
-    momentum: float = 0.9  # classical momentum (PyTorch's form is the same for a constant lr)
-    weight_decay: float = 1e-5  # L2 on all parameters, biases included, as in the authors' code
-    eval_every: int = 1_000  # validate, keep the best and write last.pt every this many steps
-    eval_batch_size: int = 256  # images per forward pass when evaluating (no effect on results)
-    seed: int = 0  # decides the init, the batches, the augmentation and the dropout masks
-    device: str = "cpu"  # "cpu", "cuda", "cuda:1", ...
-    mixed_precision: bool | None = None  # bf16 autocast; None: on CUDA only (fp32 on a CPU)
-    channels_last: bool = True  # NHWC activations: faster convolutions on CUDA and on CPUs (oneDNN)
-
-    def __post_init__(self) -> None:
-        get_variant(self.variant)  # fail early on a typo
-        if min(self.iterations, self.batch_size, self.eval_every, self.eval_batch_size) < 1:
-            raise ValueError("iterations, batch_size, eval_every and eval_batch_size must be positive")
-
-    @classmethod
-    def from_profile(cls, profile: str, **overrides) -> TrainConfig:
-        """A config with the settings of a profile; ``overrides`` set any field (variant, fold, ...)."""
-        p = get_profile(profile)
-        preset = dict(profile=profile, image_size=p.image_size, width=p.width, iterations=p.iterations,
-                      eval_every=p.eval_every, batch_size=p.batch_size, lr=p.lr)
-        return cls(**{**preset, **overrides})
-
-    def uses_mixed_precision(self) -> bool:
-        return torch.device(self.device).type == "cuda" if self.mixed_precision is None else self.mixed_precision
+class ResumeWarning(UserWarning):
+    """A run resumes under other execution settings than it was started with."""
 
 
 # ----------------------------------------------------------------------------- result
@@ -140,33 +66,36 @@ class TrainResult:
     iterations: int
     seconds: float  # training wall time (summed over sessions for a resumed run); testing excluded
     images_per_s: float  # training images per second (iterations * batch_size / seconds)
-    device: str  # e.g. "cpu" or "NVIDIA H100 80GB HBM3"
-    config: dict = field(default_factory=dict)
+    device: str  # where the last session ran, e.g. "cpu" or "NVIDIA H100 80GB HBM3"
+    config: dict = field(default_factory=dict)  # the TrainConfig (identity)
+    execution: dict = field(default_factory=dict)  # Execution.record() of the last session, and "sessions"
 
     def metrics(self) -> pd.DataFrame:
         """One row per evaluation: iteration, train_loss, train_acc, val_loss, val_acc."""
-        return pd.read_csv(Path(self.run_dir) / METRICS)
+        return pd.read_csv(RunFiles(self.run_dir).metrics)
 
     def predictions(self) -> pd.DataFrame:
         """One row per test image: index, subject, label, prediction, correct, p_<class>..."""
-        return pd.read_csv(Path(self.run_dir) / PREDICTIONS)
+        return pd.read_csv(RunFiles(self.run_dir).predictions)
 
 
-def is_finished(run_dir: str | os.PathLike) -> bool:
+def is_finished(run_dir) -> bool:
     """Has this run directory a complete result (result.json is written last)?"""
-    return (Path(run_dir) / RESULT).exists()
+    return RunFiles(run_dir).finished
 
 
-def load_result(run_dir: str | os.PathLike) -> TrainResult:
+def load_result(run_dir) -> TrainResult:
     """The TrainResult of a finished run directory."""
-    data = json.loads((Path(run_dir) / RESULT).read_text())
+    data = store.read_json(RunFiles(run_dir).result)
+    data.setdefault("execution", {})  # result.json of fercore 0.1 has none
     return TrainResult(**{**data, "run_dir": str(run_dir)})
 
 
-def load_model(path: str | os.PathLike, device: str = "cpu") -> ZeroBiasCNN:
-    """Rebuild a trained model (eval mode) from a checkpoint alone: a run directory (best.pt) or a .pt file."""
+def load_model(path, device: str = "cpu") -> ZeroBiasCNN:
+    """Rebuild a trained model (eval mode) from a checkpoint alone, on any device: a run directory
+    (its best.pt) or a .pt file."""
     path = Path(path)
-    file = path / BEST if path.is_dir() or not path.suffix else path
+    file = RunFiles(path).best if path.is_dir() or not path.suffix else path
     if not file.exists():
         raise FileNotFoundError(f"no trained model at {file}: train one first "
                                 "(notebook 01_training.ipynb, `fercore train` or `fercore cv`)")
@@ -179,16 +108,19 @@ def load_model(path: str | os.PathLike, device: str = "cpu") -> ZeroBiasCNN:
 # ----------------------------------------------------------------------------- training
 
 
-def train(faceset: FaceSet, config: TrainConfig, run_dir: str | os.PathLike, progress: bool = True) -> TrainResult:
+def train(faceset: FaceSet, config: TrainConfig, run_dir, execution: Execution | None = None,
+          progress: bool = True) -> TrainResult:
     """Train one variant on one fold, select on validation, score the selection on test.
 
-    A finished run directory is read back, not retrained; an unfinished one with ``last.pt``
-    resumes from it. Either way its config.json must equal ``config``.
+    A finished run directory is read back, not retrained, whatever ``execution`` says; an unfinished
+    one with ``last.pt`` resumes from it. Either way its identity (config.json) must equal ``config``
+    and the FaceSet's classes and fold.
 
     Args:
         faceset: images uint8 (N, 1, S, S) with S >= config.image_size, labels (N,) and splits.
-        config: the run's settings (``TrainConfig.from_profile("quick", variant=..., fold=...)``).
+        config: the run's identity (``TrainConfig.from_profile("quick", variant=..., fold=...)``).
         run_dir: folder for config, metrics, checkpoints and predictions (created).
+        execution: device, precision, layout (default: ``Execution()``, the CPU).
         progress: show a tqdm progress bar with the loss and the validation accuracy.
 
     Returns:
@@ -196,108 +128,177 @@ def train(faceset: FaceSet, config: TrainConfig, run_dir: str | os.PathLike, pro
 
     Raises:
         FloatingPointError: the training loss became NaN or infinite (names the step and config).
-        ValueError: run_dir holds a run with another config.
+        RunDirError: run_dir holds another run (the message lists what differs), or a config this fercore
+            cannot read.
     """
-    run_dir = Path(run_dir)
-    _claim_run_dir(run_dir, config)
-    if is_finished(run_dir):
-        return load_result(run_dir)
-    device = torch.device(config.device)
-    variant = get_variant(config.variant)
-    split = faceset.splits[config.fold]
-    mixed, channels_last = config.uses_mixed_precision(), config.channels_last
-
-    # Data: the train and validation images go to the device once, as uint8, resized there if the
-    # profile asks for a smaller input. The test images stay in the FaceSet until selection is over.
-    train_x, train_y = _to_device(faceset, split.train, config.image_size, device)  # (Ntr, 1, S, S), (Ntr,)
-    val_x, val_y = _to_device(faceset, split.val, config.image_size, device)  # (Nva, 1, S, S), (Nva,)
-    augment = AugmentConfig() if variant.augment else None
-
+    files = RunFiles(run_dir)
+    execution = execution or Execution()
+    _claim(files, config, data_identity(faceset, config.fold))
+    if files.finished:
+        return load_result(files.dir)
+    device = execution.torch_device
     # The global RNG decides dropout masks (and is consumed when layers are built): fork it, so the
     # caller's RNG state is left as it was and the run's own state can be saved and restored.
-    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+    with deterministic_mode(execution.deterministic), \
+            torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
         torch.manual_seed(_stream_seed(config.seed, _DROPOUT))
+        run = _Run(faceset, config, execution, files)
+        run.fit(progress)
+        return run.test(faceset)
 
-        # Model and optimiser: the paper's init (on the CPU, so every device starts from the same
-        # weights), SGD with momentum and weight decay on all parameters, constant learning rate.
-        model_config = ModelConfig(n_classes=len(faceset.classes), image_size=config.image_size,
-                                   width=config.width, dropout=variant.dropout)
-        model = build_model(model_config, seed=config.seed).to(device)
-        if channels_last:
-            model = model.to(memory_format=torch.channels_last)
-        optimizer = torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum,
-                                    weight_decay=config.weight_decay)
-        sampler = torch.Generator(device).manual_seed(_stream_seed(config.seed, _SAMPLER))  # which images
-        augmenter = torch.Generator(device).manual_seed(_stream_seed(config.seed, _AUGMENTER))  # their warps
 
-        state = {"iteration": 0, "history": [], "best": None, "seconds": 0.0}
-        if (run_dir / LAST).exists():  # resume: every tensor and generator as it was at that step
-            state = _restore(run_dir / LAST, model, optimizer, sampler, augmenter, device)
+class _Run:
+    """The state of one run while it trains: data on the device, model, optimiser, generators, history."""
 
-        model.train()
+    def __init__(self, faceset: FaceSet, config: TrainConfig, execution: Execution, files: RunFiles):
+        self.config, self.execution, self.files = config, execution, files
+        device = self.device = execution.torch_device
+        split = faceset.splits[config.fold]
+        # The train and validation images go to the device once, as uint8, resized there if the
+        # profile asks for a smaller input. The test images stay in the FaceSet until selection is over.
+        self.train_x, self.train_y = _to_device(faceset, split.train, config.image_size, device)  # (Ntr, 1, S, S)
+        self.val_x, self.val_y = _to_device(faceset, split.val, config.image_size, device)  # (Nva, 1, S, S)
+        variant = get_variant(config.variant)
+        self.augment = AugmentConfig() if variant.augment else None
+        # The paper's init (on the CPU, so every device starts from the same weights), SGD with
+        # momentum and weight decay on all parameters, constant learning rate.
+        self.model_config = ModelConfig(n_classes=len(faceset.classes), image_size=config.image_size,
+                                        width=config.width, dropout=variant.dropout)
+        model = build_model(self.model_config, seed=config.seed).to(device)
+        self.model = model.to(memory_format=torch.channels_last) if execution.channels_last else model
+        self.optimizer = torch.optim.SGD(self.model.parameters(), lr=config.lr, momentum=config.momentum,
+                                         weight_decay=config.weight_decay)
+        self.scaler = execution.grad_scaler()
+        self.sampler = torch.Generator(device).manual_seed(_stream_seed(config.seed, _SAMPLER))  # which images
+        self.augmenter = torch.Generator(device).manual_seed(_stream_seed(config.seed, _AUGMENTER))  # their warps
+        self.state = {"iteration": 0, "history": [], "best": None, "seconds": 0.0, "sessions": []}
+        if files.last.exists():  # resume: every tensor and generator as it was at that step
+            self._restore()
+        self.session = {**execution.record(), "from_iteration": self.state["iteration"]}
+
+    def fit(self, progress: bool) -> None:
+        """SGD steps until ``config.iterations``, validating and checkpointing every ``eval_every``."""
+        config, state = self.config, self.state
+        self.model.train()
         start, done_before = time.perf_counter(), state["seconds"]
         first = state["iteration"]  # step the current evaluation interval started from
-        losses = torch.zeros(config.eval_every, device=device)  # (eval_every,) training loss per step
-        correct = torch.zeros((), dtype=torch.long, device=device)  # right training predictions
+        losses = torch.zeros(config.eval_every, device=self.device)  # (eval_every,) training loss per step
+        correct = torch.zeros((), dtype=torch.long, device=self.device)  # right training predictions
         val_acc = state["history"][-1]["val_acc"] if state["history"] else float("nan")
         with tqdm(total=config.iterations, initial=first, disable=not progress, unit="it",
                   desc=f"{config.variant} fold {config.fold}") as bar:
             while state["iteration"] < config.iterations:
-                # One step: a batch drawn with replacement, augmented and normalised on the device.
-                x, y = _sample_batch(train_x, train_y, config.batch_size, sampler, augment, augmenter)
-                with _mixed_precision(device, mixed):
-                    logits = model(_layout(x, channels_last))  # (B, n_classes)
-                loss = F.cross_entropy(logits.float(), y)
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
+                loss, right = self._step()
                 state["iteration"] = step = state["iteration"] + 1
-                losses[step - first - 1] = loss.detach()
-                correct += (logits.argmax(1) == y).sum()
+                losses[step - first - 1] = loss
+                correct += right
                 bar.update()
-
                 evaluate_now = step % config.eval_every == 0 or step == config.iterations
                 if step % _CHECK_EVERY == 0 or evaluate_now:  # reading back syncs the device: not every step
                     _check_finite(losses[: step - first], first, config)
                     bar.set_postfix(loss=f"{losses[step - first - 1].item():.3f}", val_acc=f"{val_acc:.3f}")
-                if not evaluate_now:
-                    continue
+                if evaluate_now:
+                    n = step - first
+                    train_loss, train_acc = losses[:n].mean().item(), correct.item() / (n * config.batch_size)
+                    state["seconds"] = done_before + time.perf_counter() - start
+                    self.session.update(to_iteration=step, seconds=time.perf_counter() - start)
+                    val_acc = self._evaluate_and_save(train_loss, train_acc)
+                    first = step
+                    correct.zero_()
 
-                # Validate; keep the best checkpoint (accuracy first, lower loss breaks ties).
-                val_loss, val_acc = _evaluate(model, val_x, val_y, config)
-                n = step - first
-                row = {"iteration": step, "train_loss": losses[:n].mean().item(),
-                       "train_acc": correct.item() / (n * config.batch_size), "val_loss": val_loss, "val_acc": val_acc}
-                state["history"].append(row)
-                best = state["best"]
-                if best is None or (val_acc, -val_loss) > (best["val_acc"], -best["val_loss"]):
-                    state["best"] = row
-                    _save(run_dir / BEST, {"model": model.state_dict(), "model_config": asdict(model_config),
-                                           "config": asdict(config), "iteration": step, "val_acc": val_acc})
-                _write_csv(run_dir / METRICS, pd.DataFrame(state["history"]))
-                state["seconds"] = done_before + time.perf_counter() - start
-                _save(run_dir / LAST, _snapshot(state, model, optimizer, sampler, augmenter, device))
-                bar.set_postfix(loss=f"{row['train_loss']:.3f}", val_acc=f"{val_acc:.3f}")
-                first = step
-                correct.zero_()
+    def _step(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """One SGD step on a fresh batch; returns its loss and its number of right predictions (on the device)."""
+        x, y = _sample_batch(self.train_x, self.train_y, self.config.batch_size, self.sampler, self.augment,
+                             self.augmenter)
+        with self.execution.autocast():
+            logits = self.model(self.execution.layout(x))  # (B, n_classes)
+        loss = F.cross_entropy(logits.float(), y)
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        return loss.detach(), (logits.argmax(1) == y).sum()
 
-    # Test: only now do the test images leave the FaceSet, to score the checkpoint chosen above.
-    model.load_state_dict(torch.load(run_dir / BEST, map_location=device, weights_only=True)["model"])
-    test_x, test_y = _to_device(faceset, split.test, config.image_size, device)
-    logits = _predict(model, test_x, config)  # (Nte, n_classes)
-    predictions = _prediction_table(faceset, split.test, logits, test_y)
-    _write_csv(run_dir / PREDICTIONS, predictions)
-    result = TrainResult(
-        run_dir=str(run_dir), test_accuracy=float(predictions["correct"].mean()),
-        test_loss=F.cross_entropy(logits, test_y).item(), best_iteration=state["best"]["iteration"],
-        best_val_accuracy=state["best"]["val_acc"], iterations=config.iterations, seconds=state["seconds"],
-        images_per_s=config.iterations * config.batch_size / max(state["seconds"], 1e-9),
-        device=_device_name(device), config=asdict(config))
-    _write_text(run_dir / RESULT, json.dumps(asdict(result), indent=2) + "\n")
-    return result
+    def _evaluate_and_save(self, train_loss: float, train_acc: float) -> float:
+        """Validate; keep the best checkpoint (accuracy first, lower loss breaks ties); write the tables and
+        last.pt. Returns the validation accuracy."""
+        state, step = self.state, self.state["iteration"]
+        val_loss, val_acc = _evaluate(self.model, self.val_x, self.val_y, self.execution)
+        row = {"iteration": step, "train_loss": train_loss, "train_acc": train_acc, "val_loss": val_loss,
+               "val_acc": val_acc}
+        state["history"].append(row)
+        best = state["best"]
+        if best is None or (val_acc, -val_loss) > (best["val_acc"], -best["val_loss"]):
+            state["best"] = row
+            _save(self.files.best, {"model": self.model.state_dict(), "model_config": asdict(self.model_config),
+                                    "config": asdict(self.config), "iteration": step, "val_acc": val_acc})
+        with store.atomic_path(self.files.metrics) as tmp:
+            pd.DataFrame(state["history"]).to_csv(tmp, index=False)
+        _save(self.files.last, self._snapshot())
+        return val_acc
+
+    def _snapshot(self) -> dict:
+        """Everything that decides the rest of the run, for last.pt."""
+        rng = {"cpu": torch.get_rng_state()}
+        if self.device.type == "cuda":
+            rng["cuda"] = torch.cuda.get_rng_state(self.device)
+        state = {**self.state, "sessions": [*self.state["sessions"], self.session]}
+        return {**state, "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+                "scaler": self.scaler.state_dict(), "sampler": self.sampler.get_state(),
+                "augmenter": self.augmenter.get_state(), "generator_device": self.device.type, "rng": rng}
+
+    def _restore(self) -> None:
+        """Load last.pt into the model, optimiser and generators; warn if the execution differs."""
+        checkpoint = torch.load(self.files.last, map_location="cpu", weights_only=True)
+        self.model.load_state_dict(checkpoint["model"])
+        self.optimizer.load_state_dict(checkpoint["optimizer"])
+        if checkpoint.get("scaler"):
+            self.scaler.load_state_dict(checkpoint["scaler"])
+        self.state = {k: checkpoint.get(k, []) for k in ("iteration", "history", "best", "seconds", "sessions")}
+        previous = (self.state["sessions"] or [{}])[-1]
+        now = self.execution.record()
+        changed = [k for k in ("device", "precision") if previous.get(k, now[k]) != now[k]]
+        torch.set_rng_state(checkpoint["rng"]["cpu"])
+        same_device = checkpoint.get("generator_device", "cpu") == self.device.type
+        if same_device:
+            self.sampler.set_state(checkpoint["sampler"])
+            self.augmenter.set_state(checkpoint["augmenter"])
+            if self.device.type == "cuda" and "cuda" in checkpoint["rng"]:
+                torch.cuda.set_rng_state(checkpoint["rng"]["cuda"], self.device)
+        else:  # generator states do not move between device types: continue from seeds of (seed, step)
+            step = self.state["iteration"]
+            self.sampler.manual_seed(_stream_seed(self.config.seed, _SAMPLER) + 7919 * step)
+            self.augmenter.manual_seed(_stream_seed(self.config.seed, _AUGMENTER) + 7919 * step)
+        if changed or not same_device:
+            was = ", ".join(f"{k} {previous.get(k)}" for k in ("device", "precision"))
+            warnings.warn(f"{self.files.dir}: resuming at step {self.state['iteration']} under {now['device']} "
+                          f"({now['precision']}), started under {was}: the run continues, but it equals an "
+                          "uninterrupted run bit for bit only on the same device and precision", ResumeWarning,
+                          stacklevel=4)
+
+    def test(self, faceset: FaceSet) -> TrainResult:
+        """Score the selected checkpoint on the test split (touched only now); write predictions and result."""
+        config, state, files = self.config, self.state, self.files
+        self.model.load_state_dict(torch.load(files.best, map_location=self.device, weights_only=True)["model"])
+        index = faceset.splits[config.fold].test
+        test_x, test_y = _to_device(faceset, index, config.image_size, self.device)
+        logits = _predict(self.model, test_x, self.execution)  # (Nte, n_classes)
+        predictions = _prediction_table(faceset, index, logits, test_y)
+        with store.atomic_path(files.predictions) as tmp:
+            predictions.to_csv(tmp, index=False)
+        sessions = [*state["sessions"], self.session]
+        result = TrainResult(
+            run_dir=str(files.dir), test_accuracy=float(predictions["correct"].mean()),
+            test_loss=F.cross_entropy(logits, test_y).item(), best_iteration=state["best"]["iteration"],
+            best_val_accuracy=state["best"]["val_acc"], iterations=config.iterations, seconds=state["seconds"],
+            images_per_s=config.iterations * config.batch_size / max(state["seconds"], 1e-9),
+            device=device_name(self.device), config=asdict(config),
+            execution={**self.execution.record(), "sessions": sessions})
+        store.write_json(files.result, result)
+        return result
 
 
-# ----------------------------------------------------------------------------- helpers of train()
+# ----------------------------------------------------------------------------- helpers
 
 
 def _stream_seed(seed: int, stream: int) -> int:
@@ -328,41 +329,19 @@ def _sample_batch(images, labels, batch_size, sampler, augment, augmenter):
     return prepare_batch(images[index], augment, augmenter), labels[index]
 
 
-@contextmanager
-def evaluating(model: nn.Module) -> Iterator[nn.Module]:
-    """Eval mode (dropout off) and no gradients inside the block; the previous mode is restored after."""
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            yield model
-    finally:
-        model.train(was_training)
-
-
-def _mixed_precision(device: torch.device, enabled: bool):
-    """bf16 autocast on ``device`` when enabled (a no-op context otherwise)."""
-    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=enabled)
-
-
-def _layout(x: torch.Tensor, channels_last: bool) -> torch.Tensor:
-    """The input in the model's memory layout."""
-    return x.contiguous(memory_format=torch.channels_last) if channels_last else x
-
-
-def _predict(model: nn.Module, images: torch.Tensor, config: TrainConfig) -> torch.Tensor:
+def _predict(model: nn.Module, images: torch.Tensor, execution: Execution) -> torch.Tensor:
     """Logits float32 (n, n_classes) of uint8 images (n, 1, S, S), normalised like training batches."""
     outputs = []
-    with evaluating(model), _mixed_precision(images.device, config.uses_mixed_precision()):
-        for chunk in images.split(config.eval_batch_size):
-            x = prepare_batch(chunk)  # (b, 1, S, S); no augmentation
-            outputs.append(model(_layout(x, config.channels_last)).float())
+    with evaluating(model), execution.autocast():
+        for chunk in batches(len(images), execution.eval_batch_size):
+            x = prepare_batch(images[chunk])  # (b, 1, S, S); no augmentation
+            outputs.append(model(execution.layout(x)).float())
     return torch.cat(outputs)
 
 
-def _evaluate(model, images, labels, config) -> tuple[float, float]:
+def _evaluate(model, images, labels, execution: Execution) -> tuple[float, float]:
     """(mean cross-entropy, accuracy) on a labelled split."""
-    logits = _predict(model, images, config)
+    logits = _predict(model, images, execution)
     return F.cross_entropy(logits, labels).item(), (logits.argmax(1) == labels).float().mean().item()
 
 
@@ -374,7 +353,7 @@ def _check_finite(losses: torch.Tensor, first: int, config: TrainConfig) -> None
         raise FloatingPointError(
             f"training loss is {losses[bad][0].item()} at iteration {step}; stopped. "
             f"Run: variant={config.variant} fold={config.fold} lr={config.lr} batch_size={config.batch_size} "
-            f"image_size={config.image_size} width={config.width} seed={config.seed} device={config.device}. "
+            f"image_size={config.image_size} width={config.width} seed={config.seed}. "
             f"A lower lr usually helps; last.pt holds the state of the last evaluation before it.")
 
 
@@ -389,77 +368,22 @@ def _prediction_table(faceset: FaceSet, index, logits: torch.Tensor, labels: tor
     return table
 
 
-def _device_name(device: torch.device) -> str:
-    return torch.cuda.get_device_name(device) if device.type == "cuda" else device.type
-
-
-# ----------------------------------------------------------------------------- run directory
-
-
-def _claim_run_dir(run_dir: Path, config: TrainConfig) -> None:
-    """Create run_dir with config.json, or check that the config.json already there is ``config``."""
-    path = run_dir / CONFIG
-    if path.exists():
-        stored = json.loads(path.read_text())
-        differ = sorted(k for k in {f.name for f in fields(TrainConfig)} if stored.get(k) != getattr(config, k))
-        if differ:
-            changes = ", ".join(f"{k}: {stored.get(k)!r} -> {getattr(config, k)!r}" for k in differ)
-            raise ValueError(f"{run_dir} holds a run with another config ({changes}); "
-                             f"use another run_dir, or delete it to start over")
+def _claim(files: RunFiles, config: TrainConfig, data: dict) -> None:
+    """Create the run directory with config.json, or check that the run already there is this one."""
+    if files.config.exists():
+        stored, stored_data = read_config(files.config)
+        changes = differences(stored, stored_data, config, data)
+        if changes:
+            raise RunDirError(f"{files.dir} holds another run ({'; '.join(changes)}); "
+                             "use another run directory, or delete it to start over")
         return
-    run_dir.mkdir(parents=True, exist_ok=True)
-    _write_text(path, json.dumps(asdict(config), indent=2) + "\n")
-
-
-@contextmanager
-def _atomic(path: Path) -> Iterator[Path]:
-    """Yield a temporary path next to ``path``; it replaces ``path`` only if the block succeeds."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        yield Path(tmp)
-        os.replace(tmp, path)  # atomic on POSIX and Windows: readers see the old or the new file
-    finally:
-        Path(tmp).unlink(missing_ok=True)
+    store.write_json(files.config, config_record(config, data))
 
 
 def _save(path: Path, payload: dict) -> None:
     """torch.save atomically; the payload holds only tensors and plain types (weights_only loads it)."""
-    with _atomic(path) as tmp:
+    with store.atomic_path(path) as tmp:
         torch.save(payload, tmp)
 
 
-def _write_csv(path: Path, table: pd.DataFrame) -> None:
-    with _atomic(path) as tmp:
-        table.to_csv(tmp, index=False)
-
-
-def _write_text(path: Path, text: str) -> None:
-    with _atomic(path) as tmp:
-        tmp.write_text(text)
-
-
-def _snapshot(state, model, optimizer, sampler, augmenter, device) -> dict:
-    """Everything that decides the rest of the run, for last.pt."""
-    rng = {"cpu": torch.get_rng_state()}
-    if device.type == "cuda":
-        rng["cuda"] = torch.cuda.get_rng_state(device)
-    return {**state, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-            "sampler": sampler.get_state(), "augmenter": augmenter.get_state(), "rng": rng}
-
-
-def _restore(path, model, optimizer, sampler, augmenter, device) -> dict:
-    """Load last.pt into the model, optimiser and generators; return the loop's state."""
-    checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    model.load_state_dict(checkpoint["model"])
-    optimizer.load_state_dict(checkpoint["optimizer"])
-    sampler.set_state(checkpoint["sampler"])
-    augmenter.set_state(checkpoint["augmenter"])
-    torch.set_rng_state(checkpoint["rng"]["cpu"])
-    if device.type == "cuda":
-        torch.cuda.set_rng_state(checkpoint["rng"]["cuda"], device)
-    return {k: checkpoint[k] for k in ("iteration", "history", "best", "seconds")}
-
-
-__all__ = ["PROFILES", "Profile", "TrainConfig", "TrainResult", "evaluating", "get_profile", "is_finished",
-           "load_model", "load_result", "train"]
+__all__ = ["ResumeWarning", "TrainResult", "is_finished", "load_model", "load_result", "train"]

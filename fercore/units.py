@@ -14,6 +14,7 @@ they are positive, where the ReLU is the identity.
 from __future__ import annotations
 
 import contextlib
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -23,19 +24,8 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from fercore.augment import normalize, resize
 from fercore.data.faceset import FaceSet
-
-
-def model_inputs(images: torch.Tensor, model: nn.Module) -> torch.Tensor:
-    """uint8 faces (B, 1, S, S) -> the normalised input the model was trained on (B, 1, s, s).
-
-    Resizes to the model's ``config.image_size`` exactly as training does (``augment.resize``),
-    on the model's device.
-    """
-    x = images.to(next(model.parameters()).device)
-    size = getattr(getattr(model, "config", None), "image_size", x.shape[-1])
-    return normalize(resize(x, size))
+from fercore.inference import DEFAULT_BATCH, batches, evaluating, model_inputs
 
 
 @contextlib.contextmanager
@@ -63,16 +53,15 @@ def record(model: nn.Module, layers: list[str]) -> Iterator[dict[str, torch.Tens
             handle.remove()
 
 
-@torch.no_grad()
 def mine_topk(model: nn.Module, faceset: FaceSet, layer: str, k: int = 9, index=None,
-              batch_size: int = 128, progress: bool = True) -> pd.DataFrame:
+              batch_size: int = DEFAULT_BATCH, progress: bool = True) -> pd.DataFrame:
     """The k images that excite each filter of ``layer`` most, with the position of the peak.
 
     Each image counts once per filter, at its strongest position (so the top-k are k different
-    faces, as in Zeiler & Fergus's figures).
+    faces, as in Zeiler & Fergus's figures). Memory holds one batch and the running top-k.
 
     Args:
-        model: a trained network (in eval mode during mining).
+        model: a trained network (in eval mode during mining; its mode is restored after).
         faceset: the images to mine.
         layer: a convolution's name, e.g. ``"conv3"``.
         k: how many images to keep per filter.
@@ -83,28 +72,23 @@ def mine_topk(model: nn.Module, faceset: FaceSet, layer: str, k: int = 9, index=
         into the faceset), y, x (position in the layer's output map), activation.
     """
     index = np.arange(len(faceset)) if index is None else np.asarray(index)
-    was_training = model.training
-    model.eval()
     best_values, best_images, best_positions = None, None, None
-    try:
-        with record(model, [layer]) as outputs:
-            for start in tqdm(range(0, len(index), batch_size), desc=f"mining {layer}", disable=not progress):
-                batch = index[start:start + batch_size]
-                model(model_inputs(faceset.images[batch], model))
-                acts = outputs[layer].float()  # (B, C, H, W)
-                width = acts.shape[-1]
-                values, positions = acts.flatten(2).max(dim=2)  # (B, C): each image's peak per filter
-                images = torch.as_tensor(batch, device=values.device)[:, None].expand_as(values)
-                if best_values is not None:
-                    values = torch.cat([best_values, values])
-                    positions = torch.cat([best_positions, positions])
-                    images = torch.cat([best_images, images])
-                top = values.topk(min(k, len(values)), dim=0)  # (k, C) over images
-                best_values = top.values
-                best_positions = positions.gather(0, top.indices)
-                best_images = images.gather(0, top.indices)
-    finally:
-        model.train(was_training)
+    with evaluating(model), record(model, [layer]) as outputs:
+        chunks = batches(index, batch_size)
+        for batch in tqdm(chunks, total=-(-len(index) // batch_size), desc=f"mining {layer}", disable=not progress):
+            model(model_inputs(faceset.images[batch], model))
+            acts = outputs[layer].float()  # (B, C, H, W)
+            width = acts.shape[-1]
+            values, positions = acts.flatten(2).max(dim=2)  # (B, C): each image's peak per filter
+            images = torch.as_tensor(batch, device=values.device)[:, None].expand_as(values)
+            if best_values is not None:
+                values = torch.cat([best_values, values])
+                positions = torch.cat([best_positions, positions])
+                images = torch.cat([best_images, images])
+            top = values.topk(min(k, len(values)), dim=0)  # (k, C) over images
+            best_values = top.values
+            best_positions = positions.gather(0, top.indices)
+            best_images = images.gather(0, top.indices)
     n, channels = best_values.shape
     ranks, filters = np.meshgrid(np.arange(n), np.arange(channels), indexing="ij")
     positions = best_positions.cpu().numpy()
@@ -112,6 +96,21 @@ def mine_topk(model: nn.Module, faceset: FaceSet, layer: str, k: int = 9, index=
                           "y": (positions // width).ravel(), "x": (positions % width).ravel(),
                           "activation": best_values.cpu().numpy().ravel()})
     return table.sort_values(["filter", "rank"], ignore_index=True)
+
+
+def layer_maps(model: nn.Module, faceset: FaceSet, layer: str, index=None, channels=None,
+               batch_size: int = DEFAULT_BATCH) -> Iterator[tuple[np.ndarray, torch.Tensor]]:
+    """``layer``'s output maps over the images at ``index``, one batch at a time (memory stays bounded).
+
+    Yields:
+        (image indices (b,), float32 maps (b, C, H, W) on the model's device), C = len(channels) if given.
+    """
+    index = np.arange(len(faceset)) if index is None else np.asarray(index)
+    with evaluating(model), record(model, [layer]) as outputs:
+        for batch in batches(index, batch_size):
+            model(model_inputs(faceset.images[batch], model))
+            maps = outputs[layer].float()
+            yield batch, maps if channels is None else maps[:, channels]
 
 
 # ---- receptive fields ----
@@ -226,12 +225,8 @@ def project(model: nn.Module, faceset: FaceSet, image: int, layer: str, unit: tu
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
     module = dict(model.named_modules())[layer]
     x = model_inputs(faceset.images[image:image + 1], model).requires_grad_(True)
-    was_training = model.training
-    model.eval()
-    try:
+    with evaluating(model, grad=True), _expected_captum_warnings():
         attribution = classes[method](model, module).attribute(x, neuron_selector=tuple(int(u) for u in unit))
-    finally:
-        model.train(was_training)
     return attribution[0, 0].detach().float().cpu().numpy()
 
 
@@ -239,7 +234,7 @@ def grad_cam(model: nn.Module, faceset: FaceSet, images, layer: str = "conv3", t
     """Grad-CAM class saliency (captum ``LayerGradCam``), upsampled to the model input.
 
     Args:
-        images: indices into the faceset.
+        images: indices into the faceset (one batch: pass a handful).
         target: class index per image (default: the model's prediction).
 
     Returns:
@@ -248,25 +243,31 @@ def grad_cam(model: nn.Module, faceset: FaceSet, images, layer: str = "conv3", t
     from captum.attr import LayerAttribution, LayerGradCam
 
     x = model_inputs(faceset.images[np.asarray(images)], model)
-    was_training = model.training
-    model.eval()
-    try:
-        if target is None:
-            with torch.no_grad():
-                target = model(x).argmax(dim=1)
-        module = dict(model.named_modules())[layer]
+    if target is None:
+        with evaluating(model):
+            target = model(x).argmax(dim=1)
+    module = dict(model.named_modules())[layer]
+    with evaluating(model, grad=True), _expected_captum_warnings():
         cam = LayerGradCam(model, module).attribute(x, target=target, relu_attributions=True)
         cam = LayerAttribution.interpolate(cam, tuple(x.shape[-2:]), interpolate_mode="bilinear")
-    finally:
-        model.train(was_training)
     cam = cam[:, 0].detach().float().cpu()
     return (cam / cam.flatten(1).amax(dim=1).clamp_min(1e-12)[:, None, None]).numpy()
 
 
-@torch.no_grad()
+@contextlib.contextmanager
+def _expected_captum_warnings() -> Iterator[None]:
+    """Silence what captum always says about fercore's models (every ReLU is a module it hooks, and the input
+    is a fresh tensor); any other warning still shows."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Setting backward hooks on ReLU activations", category=UserWarning)
+        warnings.filterwarnings("ignore", message="Input Tensor .* did not already require gradients",
+                                category=UserWarning)
+        yield
+
+
 def verify_topk(model: nn.Module, faceset: FaceSet, top: pd.DataFrame, layer: str, filters=None,
-                n_images: int = 200) -> dict:
-    """Two checks that mining is right, for a notebook to report.
+                n_images: int = 200, batch_size: int = DEFAULT_BATCH) -> dict:
+    """Two checks that mining is right, for a notebook to report (both in bounded batches).
 
     - recomputed: a fresh forward pass on each mined image gives the mined activation at the
       mined position (largest absolute difference);
@@ -275,20 +276,20 @@ def verify_topk(model: nn.Module, faceset: FaceSet, top: pd.DataFrame, layer: st
     """
     filters = sorted(top["filter"].unique()) if filters is None else list(filters)
     rows = top[top["filter"].isin(filters)]
-    images = rows["image"].to_numpy().copy()
-    with record(model, [layer]) as out:
-        model.eval()
-        model(model_inputs(faceset.images[images], model))
-    where = [torch.as_tensor(rows[c].to_numpy().copy()) for c in ("filter", "y", "x")]
-    fresh = out[layer][(torch.arange(len(rows)), *where)]
-    recomputed = float(np.abs(fresh.float().cpu().numpy() - rows["activation"].to_numpy()).max())
+    images = np.unique(rows["image"].to_numpy())
+    recomputed = 0.0
+    for batch, maps in layer_maps(model, faceset, layer, images, batch_size=batch_size):
+        mine = rows[rows["image"].isin(batch)]
+        where = [torch.as_tensor(mine[c].to_numpy().copy()) for c in ("filter", "y", "x")]
+        slot = torch.as_tensor(np.searchsorted(batch, mine["image"].to_numpy()))
+        fresh = maps[(slot, *where)].cpu().numpy()
+        recomputed = max(recomputed, float(np.abs(fresh - mine["activation"].to_numpy()).max(initial=0.0)))
 
     subset = np.arange(min(n_images, len(faceset)))
     k = int(top["rank"].max()) + 1
-    mined = mine_topk(model, faceset, layer, k=k, index=subset, progress=False)
-    with record(model, [layer]) as out:
-        model(model_inputs(faceset.images[subset], model))
-    peaks = out[layer].float().flatten(2).amax(dim=2).cpu().numpy()  # (N, C)
+    mined = mine_topk(model, faceset, layer, k=k, index=subset, batch_size=batch_size, progress=False)
+    peaks = np.concatenate([maps.flatten(2).amax(dim=2).cpu().numpy()  # (N, C)
+                            for _, maps in layer_maps(model, faceset, layer, subset, batch_size=batch_size)])
     agree = [np.array_equal(np.sort(mined.loc[mined["filter"] == f, "image"].to_numpy()),
                             np.sort(np.argsort(-peaks[:, f], kind="stable")[:k])) for f in filters]
     return {"recomputed_max_abs_diff": recomputed, "brute_force_agreement": float(np.mean(agree)),

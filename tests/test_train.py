@@ -14,22 +14,15 @@ import pytest
 import torch
 
 import fercore.train as train_module
+from fercore.config import PROFILES, RunDirError, TrainConfig, config_record, data_identity, get_profile
 from fercore.data.faceset import FaceSet
-from fercore.train import (
-    BEST,
-    LAST,
-    METRICS,
-    PREDICTIONS,
-    PROFILES,
-    TrainConfig,
-    get_profile,
-    is_finished,
-    load_model,
-    load_result,
-    train,
-)
+from fercore.execution import Execution
+from fercore.store import RunFiles
+from fercore.train import ResumeWarning, is_finished, load_model, load_result, train
 
 N_CLASSES = 3  # classes of the conftest's tiny_faceset
+BEST, LAST, METRICS, PREDICTIONS = (getattr(RunFiles("."), name).name for name in ("best", "last", "metrics",
+                                                                                     "predictions"))
 
 
 def tiny_config(**overrides) -> TrainConfig:
@@ -67,7 +60,8 @@ def assert_same_run(dir_a, dir_b) -> None:
 def test_run_directory_contents(faceset, tmp_path):
     result = train(faceset, tiny_config(), tmp_path, progress=False)
     assert is_finished(tmp_path)
-    assert json.loads((tmp_path / "config.json").read_text()) == tiny_config().__dict__
+    assert json.loads((tmp_path / "config.json").read_text()) == config_record(tiny_config(),
+                                                                               data_identity(faceset, 0))
     metrics = result.metrics()
     assert list(metrics.columns) == ["iteration", "train_loss", "train_acc", "val_loss", "val_acc"]
     assert metrics.iteration.tolist() == [4, 8, 12]
@@ -131,9 +125,10 @@ class Interrupted(Exception):
 
 @pytest.mark.parametrize("variant, stop_at", [("cnn_ad", 7), ("cnn_ad", 9), ("cnn_d", 5), ("cnn_a", 11), ("cnn", 2)])
 def test_resume_equals_uninterrupted_run(faceset, tmp_path, monkeypatch, variant, stop_at):
-    """Interrupt inside step ``stop_at`` (mid-interval or right after an evaluation), resume, compare."""
-    config = tiny_config(variant=variant)
-    train(faceset, config, tmp_path / "whole", progress=False)
+    """Interrupt inside step ``stop_at`` (mid-interval or right after an evaluation), resume, compare
+    (deterministic algorithms, as bit-exactness on a GPU needs them)."""
+    config, execution = tiny_config(variant=variant), Execution(deterministic=True)
+    train(faceset, config, tmp_path / "whole", execution, progress=False)
 
     sample_batch, calls = train_module._sample_batch, []
 
@@ -145,7 +140,7 @@ def test_resume_equals_uninterrupted_run(faceset, tmp_path, monkeypatch, variant
 
     monkeypatch.setattr(train_module, "_sample_batch", crash_at_step)
     with pytest.raises(Interrupted):
-        train(faceset, config, tmp_path / "resumed", progress=False)
+        train(faceset, config, tmp_path / "resumed", execution, progress=False)
     monkeypatch.undo()
     evaluated = (stop_at - 1) // 4 * 4  # the last evaluation before the crash (every 4 steps)
     if evaluated:
@@ -153,7 +148,8 @@ def test_resume_equals_uninterrupted_run(faceset, tmp_path, monkeypatch, variant
     else:
         assert not (tmp_path / "resumed" / LAST).exists()  # nothing to resume from: starts over
     assert not is_finished(tmp_path / "resumed")
-    train(faceset, config, tmp_path / "resumed", progress=False)
+    train(faceset, config, tmp_path / "resumed", execution, progress=False)
+    assert not torch.are_deterministic_algorithms_enabled()  # restored after each run
     assert_same_run(tmp_path / "whole", tmp_path / "resumed")
 
 
@@ -161,8 +157,11 @@ def test_finished_run_is_read_back_and_config_must_match(faceset, tmp_path, monk
     first = train(faceset, tiny_config(), tmp_path, progress=False)
     monkeypatch.setattr(train_module, "_sample_batch", None)  # a second training would fail
     assert train(faceset, tiny_config(), tmp_path, progress=False) == first
-    with pytest.raises(ValueError, match=r"another config \(lr: 0.01 -> 0.02\)"):
+    with pytest.raises(RunDirError, match=r"holds another run \(lr: 0.01 -> 0.02\)"):
         train(faceset, tiny_config(lr=0.02), tmp_path, progress=False)
+    other_classes = FaceSet(**{**faceset.__dict__, "classes": ["a", "b", "c"]})
+    with pytest.raises(RunDirError, match=r"data classes: \['left', 'centre', 'right'\] -> \['a', 'b', 'c'\]"):
+        train(other_classes, tiny_config(), tmp_path, progress=False)
 
 
 # ----------------------------------------------------------------------------- honest selection
@@ -288,9 +287,75 @@ def test_resizes_on_the_device_and_leaves_the_faceset_alone(faceset, tmp_path):
         train(faceset, tiny_config(image_size=40), tmp_path / "big", progress=False)
 
 
-def test_mixed_precision_path_runs_on_cpu(faceset, tmp_path):
-    """The CUDA path (bf16 autocast, channels_last) exercised on the CPU: finite and loadable."""
-    result = train(faceset, tiny_config(mixed_precision=True), tmp_path, progress=False)
+def test_bf16_autocast_runs_on_cpu(faceset, tmp_path):
+    """The autocast path (bf16, channels_last) exercised on the CPU: finite, recorded and loadable."""
+    result = train(faceset, tiny_config(), tmp_path, Execution(precision="bf16"), progress=False)
     assert np.isfinite(result.metrics()[["train_loss", "val_loss"]].to_numpy()).all()
+    assert result.execution["precision"] == "bf16" and result.execution["sessions"][0]["precision"] == "bf16"
     model = load_model(tmp_path)
     assert model(torch.zeros(2, 1, 32, 32)).shape == (2, N_CLASSES)
+    with pytest.raises(ValueError, match="fp16 autocast needs a CUDA device"):
+        Execution(precision="fp16")
+
+
+# ----------------------------------------------------------------------------- identity vs execution
+
+
+def test_a_run_is_read_back_under_other_execution_settings(faceset, tmp_path, monkeypatch):
+    trained_with = Execution(channels_last=False, eval_batch_size=5, precision="fp32")
+    first = train(faceset, tiny_config(), tmp_path, trained_with, progress=False)
+    assert first.execution["channels_last"] is False and first.execution["eval_batch_size"] == 5
+    monkeypatch.setattr(train_module, "_sample_batch", None)  # a second training would fail
+    for reader in (Execution(), Execution(channels_last=True, eval_batch_size=256, precision="bf16"),
+                   Execution(deterministic=True)):
+        assert train(faceset, tiny_config(), tmp_path, reader, progress=False) == first
+    # What a GPU run writes (its device and precision are in result.json) reads back on the CPU too.
+    result = json.loads((tmp_path / "result.json").read_text())
+    result["execution"].update(device="cuda", device_name="NVIDIA H100 80GB HBM3", precision="bf16")
+    (tmp_path / "result.json").write_text(json.dumps(result))
+    assert train(faceset, tiny_config(), tmp_path, progress=False).execution["device"] == "cuda"
+    assert load_model(tmp_path, device="cpu").conv1.weight.device.type == "cpu"
+
+
+def test_resuming_under_another_precision_continues_and_warns(faceset, tmp_path, monkeypatch):
+    sample_batch, calls = train_module._sample_batch, []
+
+    def crash_at_step_6(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 6:
+            raise Interrupted
+        return sample_batch(*args, **kwargs)
+
+    monkeypatch.setattr(train_module, "_sample_batch", crash_at_step_6)
+    with pytest.raises(Interrupted):
+        train(faceset, tiny_config(), tmp_path, Execution(precision="bf16"), progress=False)
+    monkeypatch.undo()
+    with pytest.warns(ResumeWarning, match="bit for bit only on the same device and precision"):
+        result = train(faceset, tiny_config(), tmp_path, Execution(precision="fp32"), progress=False)
+    sessions = result.execution["sessions"]
+    assert [(s["precision"], s["from_iteration"], s["to_iteration"]) for s in sessions] == [("bf16", 0, 4),
+                                                                                            ("fp32", 4, 12)]
+
+
+def test_run_directories_of_other_fercore_versions(faceset, tmp_path, monkeypatch):
+    first = train(faceset, tiny_config(), tmp_path / "run", progress=False)
+    config = tmp_path / "run" / "config.json"
+    record = json.loads(config.read_text())
+    monkeypatch.setattr(train_module, "_sample_batch", None)  # nothing may be retrained
+
+    # fercore 0.1 (format 1): no format key, execution settings inside, no data identity: migrated, read back.
+    old = {k: v for k, v in record.items() if k not in ("format", "data")}
+    config.write_text(json.dumps({**old, "device": "cuda", "mixed_precision": None, "channels_last": True,
+                                  "eval_batch_size": 256}))
+    assert train(faceset, tiny_config(), tmp_path / "run", progress=False) == first
+
+    # A newer fercore: a clear error, never a retrain.
+    config.write_text(json.dumps({**record, "format": 99}))
+    with pytest.raises(RunDirError, match="written by a newer fercore .*config format 99"):
+        train(faceset, tiny_config(), tmp_path / "run", progress=False)
+    config.write_text(json.dumps({**record, "arch": "resnet18"}))
+    with pytest.raises(RunDirError, match=r"unknown fields \['arch'\]"):
+        train(faceset, tiny_config(), tmp_path / "run", progress=False)
+    config.write_text(json.dumps({k: v for k, v in record.items() if k != "lr"}))
+    with pytest.raises(RunDirError, match=r"missing fields \['lr'\]"):
+        train(faceset, tiny_config(), tmp_path / "run", progress=False)

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from fercore.data.common import DatasetFormatError
 from fercore.data.faceset import NO_LABEL, FaceSet, Split
-from fercore.paths import data_dir
+from fercore.store import data_dir
 
 __all__ = ["DATASETS", "NO_LABEL", "DatasetFormatError", "FaceSet", "Split", "dataset_root", "load", "loader"]
 
@@ -42,7 +42,7 @@ _DEFAULT_FOLDER = {"ferplus": "fer2013"}  # fer2013new.csv sits beside fer2013.c
 
 
 def dataset_root(name: str, root: str | os.PathLike | None = None) -> Path:
-    """``root`` if given, else ``fercore.paths.data_dir() / name`` (``data/synthfacs``; FER+: ``data/fer2013``)."""
+    """``root`` if given, else ``fercore.store.data_dir() / name`` (``data/synthfacs``; FER+: ``data/fer2013``)."""
     if root is not None:
         return Path(root).expanduser()
     if name == "folder":
@@ -65,7 +65,7 @@ def load(name: str, root: str | os.PathLike | None = None, **protocol) -> FaceSe
         name: one of ``DATASETS``: ``"ckplus"``, ``"synthfacs"`` (the built-in dataset, written to
             ``root`` first when that folder is missing or empty), ``"tfd"``, ``"fer2013"``,
             ``"ferplus"``, ``"jaffe"``, ``"kdef"``, ``"rafdb"``, ``"folder"`` (needs ``classes=``).
-        root: dataset folder; None means ``fercore.paths.data_dir() / name``.
+        root: dataset folder; None means ``fercore.store.data_dir() / name``.
         **protocol: options of the loader, e.g. ``frames="paper", classes=8, size=96`` for CK+
             (see ``loader(name)``'s docstring).
 

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from fercore.data.faceset import FaceSet
-from fercore.paths import cache_dir
+from fercore.store import cache_dir
 
 CACHE_VERSION = 1  # bump when a loader's output changes for the same input
 

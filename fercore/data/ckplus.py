@@ -349,7 +349,7 @@ def load_ckplus(root: str | os.PathLike, frames: str = "paper", classes: int = 8
         unlabelled: also add the last frame of every unlabelled sequence that has FACS codes,
             with label ``NO_LABEL``; these images are in no split.
         name: FaceSet name (``"synthfacs"`` for the built-in dataset).
-        use_cache: reuse / store the result in ``fercore.paths.cache_dir()``.
+        use_cache: reuse / store the result in ``fercore.store.cache_dir()``.
 
     Returns:
         FaceSet with images uint8 (N, 1, size, size), labels (N,), subjects ``"S005"``, aus

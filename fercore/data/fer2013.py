@@ -246,7 +246,7 @@ def load_fer2013(root: str | os.PathLike, size: int = 96, name: str = "fer2013",
             or the csv itself.
         size: side of the output faces (48x48 pre-cropped faces, resized only).
         name: FaceSet name.
-        use_cache: reuse / store the result in ``fercore.paths.cache_dir()``.
+        use_cache: reuse / store the result in ``fercore.store.cache_dir()``.
 
     Returns:
         FaceSet with images uint8 (N, 1, size, size), labels over 7 classes in fercore's order
@@ -281,7 +281,7 @@ def load_ferplus(root: str | os.PathLike, rule: str = "majority", size: int = 96
         rule: ``"majority"`` (FER+'s protocol) or ``"argmax"``; see ``ferplus_labels``.
         size: side of the output faces.
         name: FaceSet name.
-        use_cache: reuse / store the result in ``fercore.paths.cache_dir()``.
+        use_cache: reuse / store the result in ``fercore.store.cache_dir()``.
 
     Returns:
         FaceSet of the images the rule keeps (non-faces, empty FER+ names and undecided votes

@@ -165,7 +165,7 @@ def load_jaffe(root: str | os.PathLike, crop: str = "haar", size: int = 96, n_fo
         size: side of the output faces.
         n_folds: subject folds; the default 10 (JAFFE's 10 subjects) is leave-one-subject-out
             with the next subject (in sorted order) as validation.
-        name, use_cache: FaceSet name; reuse / store in ``fercore.paths.cache_dir()``.
+        name, use_cache: FaceSet name; reuse / store in ``fercore.store.cache_dir()``.
 
     Returns:
         FaceSet, 7 classes in fercore's order, subjects = the two-letter poser codes, meta
@@ -203,7 +203,7 @@ def load_kdef(root: str | os.PathLike, angles: str | Sequence[str] = ("S",), cro
         crop: ``"haar"`` (frames without a face are left out) or ``"none"`` (centre square).
         size: side of the output faces.
         n_folds: subject folds (70 subjects -> 7 per fold), test fold t, validation t + 1.
-        name, use_cache: FaceSet name; reuse / store in ``fercore.paths.cache_dir()``.
+        name, use_cache: FaceSet name; reuse / store in ``fercore.store.cache_dir()``.
 
     Returns:
         FaceSet, 7 classes in fercore's order, subjects = gender + number (``"F01"``: sessions A
@@ -264,7 +264,7 @@ def load_rafdb(root: str | os.PathLike, size: int = 96, val_fraction: float = 0.
         size: side of the output faces (the aligned 100x100 faces are resized only).
         val_fraction: share of every class of the train images moved to validation.
         seed: which train images go to validation.
-        name, use_cache: FaceSet name; reuse / store in ``fercore.paths.cache_dir()``.
+        name, use_cache: FaceSet name; reuse / store in ``fercore.store.cache_dir()``.
 
     Returns:
         FaceSet, 7 classes in fercore's order, one subject per image (RAF-DB has no subject ids:
@@ -329,7 +329,7 @@ def load_folder(root: str | os.PathLike, classes: Sequence[str], crop: str = "no
             ``seed``, when there are no subjects: then folds are not subject-independent).
         val_fraction, seed: with split folders but no validation folder, the share of every
             class of train moved to validation, and by which seed.
-        name, use_cache: FaceSet name; reuse / store in ``fercore.paths.cache_dir()``.
+        name, use_cache: FaceSet name; reuse / store in ``fercore.store.cache_dir()``.
 
     Raises:
         DatasetFormatError: a folder that is not one of ``classes`` (the message lists them),

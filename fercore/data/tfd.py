@@ -10,6 +10,7 @@ h5py, whose arrays come transposed (MATLAB is column-major).
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -29,24 +30,32 @@ FOLD_CODES = {0: "unlabelled", 1: "train", 2: "valid", 3: "test"}
 _LOADER_VERSION = 1
 
 
-def find_tfd_file(root: str | os.PathLike, resolution: int = 96) -> Path:
-    """The ``TFD_{resolution}x{resolution}.mat`` file: ``root`` itself or searched 2 levels below it."""
-    if resolution not in FILES:
+def find_tfd_file(root: str | os.PathLike, resolution: int | None = None) -> Path:
+    """The ``TFD_{resolution}x{resolution}.mat`` file: ``root`` itself or searched 2 levels below it.
+
+    With ``resolution`` None, ``TFD_96x96.mat`` (the paper's) where present, else ``TFD_48x48.mat`` with a
+    warning that says so.
+    """
+    if resolution is not None and resolution not in FILES:
         raise ValueError(f"resolution must be 96 or 48 (the two TFD files), got {resolution!r}")
     root = Path(root).expanduser()
     if root.is_file():
         return root
     if not root.is_dir():
         raise DatasetFormatError(f"TFD root {root} is neither a folder nor a .mat file")
-    wanted = FILES[resolution]
-    folder = find_below(root, lambda p: (p / wanted).is_file())
-    if folder is None:
-        others = sorted(p.name for p in root.rglob("*.mat"))[:10]
-        hint = "".join(f"; for {f} pass resolution={r}" for r, f in FILES.items() if f in others)
-        raise DatasetFormatError(f"no {wanted} found in {root} or 2 levels below it (the TFD release ships "
-                                 f"{' and '.join(FILES.values())}); .mat files found: {', '.join(others) or 'none'}"
-                                 f"{hint}")
-    return folder / wanted
+    for candidate in ([resolution] if resolution else list(FILES)):
+        folder = find_below(root, lambda p, name=FILES[candidate]: (p / name).is_file())
+        if folder is not None:
+            if resolution is None and candidate != 96:
+                warnings.warn(f"{root} holds {FILES[candidate]} but no {FILES[96]}: using the "
+                              f"{candidate}x{candidate} faces (the paper used 96x96)", stacklevel=3)
+            return folder / FILES[candidate]
+    others = sorted(p.name for p in root.rglob("*.mat"))[:10]
+    hint = "".join(f"; for {f} pass resolution={r}" for r, f in FILES.items() if f in others)
+    wanted = " or ".join(FILES[r] for r in ([resolution] if resolution else FILES))
+    raise DatasetFormatError(f"no {wanted} found in {root} or 2 levels below it (the TFD release ships "
+                             f"{' and '.join(FILES.values())}); .mat files found: {', '.join(others) or 'none'}"
+                             f"{hint}")
 
 
 def read_tfd(path: str | os.PathLike) -> dict[str, np.ndarray]:
@@ -139,17 +148,18 @@ def _check_values(path: Path, key: str, values: np.ndarray, allowed: set[int], e
         raise DatasetFormatError(f"{path}: key '{key}', row {row + 1}: value {values[bad][0]} is not one of {expected}")
 
 
-def load_tfd(root: str | os.PathLike, resolution: int = 96, size: int = 96, unlabelled: bool = False,
+def load_tfd(root: str | os.PathLike, resolution: int | None = None, size: int = 96, unlabelled: bool = False,
              name: str = "tfd", use_cache: bool = True) -> FaceSet:
     """Load TFD under its official protocol: the 4,178 labelled images and the 5 official folds.
 
     Args:
         root: the TFD folder (searched 2 levels deep) or the ``.mat`` file itself.
-        resolution: 96 reads ``TFD_96x96.mat`` (the paper's), 48 reads ``TFD_48x48.mat``.
+        resolution: 96 reads ``TFD_96x96.mat`` (the paper's), 48 reads ``TFD_48x48.mat``; None: the 96x96
+            file if present, else the 48x48 one (with a warning).
         size: side of the output faces (TFD faces are pre-cropped: resized only).
         unlabelled: also keep the unlabelled images (label ``NO_LABEL``, in no split).
         name: FaceSet name.
-        use_cache: reuse / store the result in ``fercore.paths.cache_dir()``.
+        use_cache: reuse / store the result in ``fercore.store.cache_dir()``.
 
     Returns:
         FaceSet with images uint8 (N, 1, size, size), labels (N,) over 7 classes in fercore's order
@@ -162,6 +172,7 @@ def load_tfd(root: str | os.PathLike, resolution: int = 96, size: int = 96, unla
     if not isinstance(size, int) or size < 1:
         raise ValueError(f"size must be a positive int, got {size!r}")
     path = find_tfd_file(root, resolution).resolve()
+    resolution = next((r for r, f in FILES.items() if path.name == f), resolution)
     protocol = {"dataset": name, "root": str(path), "resolution": resolution, "size": size,
                 "unlabelled": unlabelled, "n_folds": N_FOLDS, "crop": "none (pre-cropped)"}
     key = {"loader": _LOADER_VERSION, "protocol": protocol, "files": tree_fingerprint([path])}

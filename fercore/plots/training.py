@@ -1,5 +1,4 @@
-"""Figures of notebook 02 (the benchmark of a grid); each returns its Figure. Tables come from
-``fercore.benchmark``."""
+"""Figures of training (notebook 01) and of a grid's accuracy (notebook 02)."""
 
 from __future__ import annotations
 
@@ -7,6 +6,57 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import seaborn as sns
+
+from fercore.data.faceset import FaceSet
+
+
+def learning_curves(metrics: pd.DataFrame, best_iteration: int | None = None, title: str | None = None):
+    """Loss and accuracy against the iteration, training batches and validation split side by side.
+
+    Args:
+        metrics: ``metrics.csv`` of a run (iteration, train_loss, train_acc, val_loss, val_acc).
+        best_iteration: marks the selected (best-validation) checkpoint with a dotted line.
+    """
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.2))
+    for ax, what, label in ((axes[0], "loss", "cross-entropy"), (axes[1], "acc", "accuracy")):
+        ax.plot(metrics["iteration"], metrics[f"train_{what}"], label="train (augmented batches)", color="0.5")
+        ax.plot(metrics["iteration"], metrics[f"val_{what}"], label="validation", color="tab:blue", marker=".")
+        if best_iteration is not None:
+            ax.axvline(best_iteration, color="tab:red", linestyle=":", label="selected checkpoint")
+        ax.set_xlabel("iteration")
+        ax.set_ylabel(label)
+    axes[1].set_ylim(0, 1.02)
+    axes[1].legend(fontsize=8, loc="lower right")
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def prediction_grid(faceset: FaceSet, predictions: pd.DataFrame, n: int = 12, seed: int = 0, ncols: int = 6):
+    """A handful of test faces titled with truth and prediction (red: wrong); up to a third are mistakes.
+
+    Args:
+        faceset: the FaceSet the predictions index into.
+        predictions: ``predictions.csv`` of a run (index, label, prediction, p_<class>...).
+    """
+    rng = np.random.default_rng(seed)
+    right = predictions[predictions.label == predictions.prediction]
+    wrong = predictions[predictions.label != predictions.prediction]
+    n_wrong = min(len(wrong), n // 3)
+    picks = pd.concat([wrong.sample(n_wrong, random_state=rng), right.sample(min(len(right), n - n_wrong),
+                                                                               random_state=rng)])
+    nrows = max(1, int(np.ceil(len(picks) / ncols)))
+    fig, axes = plt.subplots(nrows, ncols, figsize=(1.7 * ncols, 2.0 * nrows), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, row in zip(axes.flat, picks.to_dict("records"), strict=False):
+        true, guess = faceset.classes[row["label"]], faceset.classes[row["prediction"]]
+        p = row[f"p_{guess}"]
+        ax.imshow(faceset.images[row["index"], 0], cmap="gray", vmin=0, vmax=255)
+        ax.set_title(f"{true}\n-> {guess} ({p:.0%})", fontsize=8, color="black" if true == guess else "tab:red")
+    fig.tight_layout()
+    return fig
 
 
 def fold_accuracies(runs: pd.DataFrame, title: str | None = None):
@@ -38,7 +88,7 @@ def fold_accuracies(runs: pd.DataFrame, title: str | None = None):
 
 
 def paired_differences(comparisons: pd.DataFrame, title: str | None = None):
-    """Fold-by-fold differences of each paired comparison (``benchmark.paired_comparisons``), in points,
+    """Fold-by-fold differences of each paired comparison (``stats.paired_comparisons``), in points,
     with their mean; the dotted line is no difference."""
     fig, ax = plt.subplots(figsize=(7.5, 0.55 * len(comparisons) + 1.3))
     labels = []
@@ -58,7 +108,8 @@ def paired_differences(comparisons: pd.DataFrame, title: str | None = None):
 
 
 def confusion_grid(matrices: dict[str, pd.DataFrame], title: str | None = None, ncols: int = 2):
-    """Row-normalised confusion matrices (one per variant, ``benchmark.confusions``) as seaborn heatmaps."""
+    """Row-normalised confusion matrices (``experiment.confusion``; one per variant, or one run's) as seaborn
+    heatmaps: rows the true class (they sum to 100%), columns the prediction."""
     n = len(matrices)
     ncols = min(ncols, n)
     nrows = int(np.ceil(n / ncols))
@@ -80,7 +131,7 @@ def confusion_grid(matrices: dict[str, pd.DataFrame], title: str | None = None, 
 
 
 def per_class_heatmap(table: pd.DataFrame, title: str | None = None):
-    """Per-class accuracy (``benchmark.per_class``: variants x classes) as a seaborn heatmap."""
+    """Per-class accuracy (``TaskRuns.per_class``: variants x classes) as a seaborn heatmap."""
     fig, ax = plt.subplots(figsize=(0.8 * table.shape[1] + 2, 0.45 * table.shape[0] + 1.4))
     sns.heatmap(table, annot=True, fmt=".0%", cmap="viridis", vmin=0, vmax=1, cbar=False, ax=ax,
                 annot_kws={"fontsize": 8})
@@ -95,7 +146,7 @@ def learning_curves_grid(histories: pd.DataFrame, title: str | None = None):
     per fold; dots mark the checkpoint validation selected.
 
     Args:
-        histories: ``benchmark.histories`` (variant, fold, iteration, train_loss, val_acc, selected, ...).
+        histories: ``experiment.histories`` (variant, fold, iteration, train_loss, val_acc, selected, ...).
     """
     variants = list(dict.fromkeys(histories["variant"]))
     folds = sorted(histories["fold"].unique())
@@ -117,6 +168,3 @@ def learning_curves_grid(histories: pd.DataFrame, title: str | None = None):
         fig.suptitle(title)
     fig.tight_layout()
     return fig
-
-
-__all__ = ["confusion_grid", "fold_accuracies", "learning_curves_grid", "paired_differences", "per_class_heatmap"]

@@ -8,7 +8,7 @@ import types
 import numpy as np
 import pytest
 import torch
-from conftest import DOT, SUBJECTS, SeqSpec, frame_image, matlab, write_ckplus_tree
+from builders import DOT, SUBJECTS, SeqSpec, frame_image, matlab, write_ckplus_tree
 
 import fercore.data
 from fercore.cli import main

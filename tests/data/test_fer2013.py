@@ -5,7 +5,7 @@ import pytest
 from facemaker import listing
 
 from fercore.data import DatasetFormatError, load
-from fercore.data.bench_load import write_fake_fer2013
+from fercore.bench.load import write_fake_fer2013
 from fercore.data.fer2013 import (
     FER_EMOTIONS,
     FERPLUS_VOTES,

@@ -2,7 +2,7 @@
 
 import numpy as np
 import pytest
-from conftest import SeqSpec, write_ckplus_tree
+from builders import SeqSpec, write_ckplus_tree
 from facemaker import SIDE, blank_frame, face_frame
 from PIL import Image
 

@@ -1,0 +1,59 @@
+"""Running a trained network over images: eval mode that is always undone, the input it was trained on,
+and passes in bounded chunks.
+
+Every pass over a dataset in fercore (evaluation, mining, probes, dissection) goes through
+``batches`` so memory stays bounded whatever the dataset size, and every helper that needs eval
+mode uses ``evaluating``, which restores the caller's mode afterwards.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
+
+import numpy as np
+import torch
+from torch import nn
+
+from fercore.augment import normalize, resize
+
+DEFAULT_BATCH = 128  # images per forward pass in inspection and analysis
+
+
+@contextmanager
+def evaluating(model: nn.Module, grad: bool = False) -> Iterator[nn.Module]:
+    """Eval mode (dropout off) inside the block, and no autograd unless ``grad``; the previous mode is
+    restored after, also on an exception."""
+    was_training = model.training
+    model.eval()
+    try:
+        with nullcontext() if grad else torch.no_grad():
+            yield model
+    finally:
+        model.train(was_training)
+
+
+def model_device(model: nn.Module) -> torch.device:
+    """The device of the model's parameters."""
+    return next(model.parameters()).device
+
+
+def model_inputs(images: torch.Tensor, model: nn.Module) -> torch.Tensor:
+    """uint8 faces (B, 1, S, S) -> the normalised input the model was trained on (B, 1, s, s).
+
+    Resizes to the model's ``config.image_size`` exactly as training does (``augment.resize``),
+    on the model's device.
+    """
+    x = images.to(model_device(model))
+    size = getattr(getattr(model, "config", None), "image_size", x.shape[-1])
+    return normalize(resize(x, size))
+
+
+def batches(index, batch_size: int = DEFAULT_BATCH) -> Iterator[np.ndarray]:
+    """``index`` (an int array, or a count meaning ``range(count)``) in consecutive chunks of ``batch_size``."""
+    index = np.arange(index) if np.isscalar(index) else np.asarray(index)
+    for start in range(0, len(index), batch_size):
+        yield index[start:start + batch_size]
+
+
+__all__ = ["DEFAULT_BATCH", "batches", "evaluating", "model_device", "model_inputs"]

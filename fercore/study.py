@@ -1,0 +1,98 @@
+"""``Study``: one dataset under one profile, as a notebook's set-up cell (or a script) needs it.
+
+    study = Study(dataset, profile, data_root=data_root, run_dir=run_dir, device=device, seed=seed)
+    faceset = study.faceset()          # the main task's FaceSet, loaded once
+    model = study.model("cnn_ad", 0)   # the run notebook 01 trained, on the study's device
+    study.save_figure(fig, "03_positions")
+    study.write(summary)               # a summary dataclass -> <run_dir>/<its notebook>.json
+
+Where things live is ``fercore.store``'s business; this class only binds a study's settings to it.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from torch import nn
+
+from fercore import store
+from fercore.config import TrainConfig
+from fercore.data.faceset import FaceSet
+from fercore.execution import Execution
+from fercore.train import TrainResult, load_model, load_result, train
+
+
+@dataclass
+class Study:
+    """A study's settings: the dataset and its loader options, the profile, the run directory, device, seed."""
+
+    dataset: str = "synthfacs"  # loader name (fercore.data.load)
+    profile: str = "quick"  # "quick" or "paper" (fercore.config.PROFILES)
+    data_root: str | os.PathLike | None = None  # None: data/<dataset>
+    run_dir: str | os.PathLike | None = None  # None: runs/<profile>-<dataset>
+    device: str = "cpu"
+    seed: int = 0
+    options: dict = field(default_factory=dict)  # loader options for every FaceSet of the study
+    _facesets: dict = field(default_factory=dict, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.run_dir = Path(self.run_dir) if self.run_dir else store.default_run_dir(self.dataset, self.profile)
+
+    @property
+    def figures(self) -> Path:
+        return Path(self.run_dir) / "figures"
+
+    def faceset(self, **protocol) -> FaceSet:
+        """The dataset under the study's options and ``protocol`` (e.g. ``frames="peak"``); loaded once per protocol."""
+        from fercore.data import load
+
+        options = {**self.options, **protocol}
+        key = repr(sorted(options.items()))
+        if key not in self._facesets:
+            self._facesets[key] = load(self.dataset, self.data_root, **options)
+        return self._facesets[key]
+
+    def execution(self) -> Execution:
+        return Execution(device=self.device)
+
+    def run_files(self, variant: str, fold: int, task_folder: str = "") -> store.RunFiles:
+        """The files of one run of the study's grid (``task_folder``: "" for the main task, "classes6", ...)."""
+        return store.RunFiles(store.run_dir_of(store.experiment_dir(self.run_dir, task_folder), variant, fold))
+
+    def train_config(self, variant: str, fold: int, **overrides) -> TrainConfig:
+        """The profile's config for one run, with the study's dataset and seed."""
+        return TrainConfig.from_profile(self.profile, **{"dataset": self.dataset, "variant": variant, "fold": fold,
+                                                          "seed": self.seed, **overrides})
+
+    def train(self, variant: str, fold: int, progress: bool = True) -> TrainResult:
+        """Train (or read back, or resume) one run of the main task on the study's device."""
+        files = self.run_files(variant, fold)
+        return train(self.faceset(), self.train_config(variant, fold), files.dir, self.execution(), progress=progress)
+
+    def result(self, variant: str, fold: int) -> TrainResult:
+        files = self.run_files(variant, fold)
+        if not files.finished:
+            raise FileNotFoundError(f"no finished run in {files.dir}: run notebooks/01_training.ipynb "
+                                    f"(variant={variant!r}, fold={fold}) or `fercore train` first")
+        return load_result(files.dir)
+
+    def model(self, variant: str, fold: int) -> nn.Module:
+        """The selected (best-validation) model of a finished run, in eval mode on the study's device."""
+        return load_model(self.run_files(variant, fold).dir, device=self.device)
+
+    def save_figure(self, fig, name: str) -> Path:
+        """``<run_dir>/figures/<name>.png``; the figure stays displayed in the notebook."""
+        return store.save_figure(fig, self.figures, name)
+
+    def write(self, summary) -> Path:
+        """Write a notebook's summary dataclass (``fercore.summaries``) to ``<run_dir>/<summary.NOTEBOOK>.json``."""
+        return store.write_json(Path(self.run_dir) / f"{summary.NOTEBOOK}.json", summary)
+
+    def read(self, notebook: str) -> dict:
+        """What notebook ``notebook`` ("00_datasets", ...) wrote; a clear error names it when missing."""
+        return store.read_json(Path(self.run_dir) / f"{notebook}.json", produced_by=f"notebooks/{notebook}.ipynb")
+
+
+__all__ = ["Study"]
