@@ -51,7 +51,7 @@ def model_inputs(images: torch.Tensor, model: nn.Module) -> torch.Tensor:
 
 def batches(index, batch_size: int = DEFAULT_BATCH) -> Iterator[np.ndarray]:
     """``index`` (an int array, or a count meaning ``range(count)``) in consecutive chunks of ``batch_size``."""
-    index = np.arange(index) if np.isscalar(index) else np.asarray(index)
+    index = np.arange(index) if np.isscalar(index) else np.array(index)  # a writable copy: torch indexes with it
     for start in range(0, len(index), batch_size):
         yield index[start:start + batch_size]
 

@@ -18,7 +18,7 @@ from fercore.config import get_profile
 
 KERNEL_START_TIMEOUT_S = 120  # a kernel that has not answered by then is dead or stuck
 KERNEL = "python3"  # the kernel of the interpreter running fercore (ipykernel's native kernel spec)
-COMMON_PARAMETERS = ("dataset", "data_root", "profile", "device", "run_dir", "seed")
+COMMON_PARAMETERS = ("dataset", "data_root", "options", "profile", "device", "run_dir", "seed")
 
 
 class NotebookFailed(RuntimeError):
@@ -121,9 +121,9 @@ def _last_started_cell(executed: Path) -> tuple[int | None, str]:
 
 
 def execute_all(run_dir: str | os.PathLike, dataset: str = "synthfacs", data_root: str | None = None,
-                profile: str = "quick", device: str = "cpu", seed: int = 0, only: list[str] | None = None,
-                out_dir: str | os.PathLike | None = None, extra: dict | None = None,
-                notebooks: list[Path] | None = None) -> list[Path]:
+                options: dict | None = None, profile: str = "quick", device: str = "cpu", seed: int = 0,
+                only: list[str] | None = None, out_dir: str | os.PathLike | None = None,
+                extra: dict | None = None) -> list[Path]:
     """Execute every notebook on one dataset and profile, in order; results and figures go to ``run_dir``.
 
     Stops at the first notebook that fails (``NotebookFailed``); the notebooks executed before it stay.
@@ -131,17 +131,17 @@ def execute_all(run_dir: str | os.PathLike, dataset: str = "synthfacs", data_roo
     Args:
         only: name prefixes of the notebooks to run (``["00", "02"]``); None runs them all.
         out_dir: where the executed copies go (default ``run_dir/notebooks``).
+        options: loader options of the dataset (``fercore.data.load``).
         extra: more parameters, each given only to the notebooks whose ``parameters`` cell has it.
-        notebooks: the notebooks to choose from (default: ``numbered_notebooks()``).
     """
     import papermill
 
     run_dir = Path(run_dir).resolve()
     params = {"dataset": dataset, "data_root": str(Path(data_root).resolve()) if data_root else None,
-              "profile": profile, "device": device, "run_dir": str(run_dir), "seed": seed}
+              "options": options or {}, "profile": profile, "device": device, "run_dir": str(run_dir), "seed": seed}
     timeout = cell_timeout(profile)
     done = []
-    for notebook in notebooks if notebooks is not None else numbered_notebooks():
+    for notebook in numbered_notebooks():
         if only is not None and not any(notebook.name.startswith(prefix) for prefix in only):
             continue
         declared = papermill.inspect_notebook(str(notebook)) if extra else {}

@@ -53,20 +53,20 @@ REFERENCES: tuple[Reference, ...] = (
 def reference_table(task: str | None = None) -> pd.DataFrame:
     """``REFERENCES`` as a table (of one task, or all): task, method, variant, accuracy (text), low,
     high, source, status (always "as cited, unconfirmed")."""
-    rows = [{"task": r.task, "method": r.method, "variant": r.variant, "accuracy": cited(r.low, r.high),
+    rows = [{"task": r.task, "method": r.method, "variant": r.variant, "accuracy": _cited(r.low, r.high),
              "low": r.low, "high": r.high, "source": r.source, "status": REFERENCE_STATUS}
             for r in REFERENCES if task is None or r.task == task]
     return pd.DataFrame(rows)
 
 
-def cited(low: float, high: float) -> str:
+def _cited(low: float, high: float) -> str:
     return f"{low:.1f}" if low == high else f"{low:.1f}-{high:.1f}"
 
 
 def reference_of(task: str | None, variant: str) -> str:
     """The cited accuracy of the paper's network for ``variant`` on ``task`` ("" where none is cited)."""
-    cited = [r for r in REFERENCES if r.task == task and r.variant == variant]
-    return cited(min(r.low for r in cited), max(r.high for r in cited)) if cited else ""
+    matching = [r for r in REFERENCES if r.task == task and r.variant == variant]
+    return _cited(min(r.low for r in matching), max(r.high for r in matching)) if matching else ""
 
 
-__all__ = ["REFERENCES", "REFERENCE_STATUS", "Reference", "cited", "reference_of", "reference_table"]
+__all__ = ["REFERENCES", "REFERENCE_STATUS", "Reference", "reference_of", "reference_table"]

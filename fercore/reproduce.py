@@ -90,9 +90,9 @@ def reproduce(dataset: str, root: str | os.PathLike | None = None, profile: str 
         accuracy.summary_table(collected).to_csv(tmp, index=False)
 
     # 2. The notebooks, on the finished grid (notebook 02 finds every run finished).
-    executed = execute_all(run_dir, dataset=dataset, data_root=str(root) if root else None, profile=profile,
-                           device=execution.device, seed=seed, only=notebooks, out_dir=report.notebooks,
-                           extra={"overrides": overrides})
+    executed = execute_all(run_dir, dataset=dataset, data_root=str(root) if root else None, options=options,
+                           profile=profile, device=execution.device, seed=seed, only=notebooks,
+                           out_dir=report.notebooks, extra={"overrides": overrides})
 
     # 3. The report: HTML copies, figures, result files.
     html = [_to_html(path) for path in executed]

@@ -70,7 +70,8 @@ class TrainingSummary:
 
     @classmethod
     def of(cls, result, classes: list[str], confusion_counts: pd.DataFrame, datasets: dict) -> TrainingSummary:
-        """Args: result: the TrainResult; confusion_counts: its test confusion (counts); datasets: notebook 00's JSON."""
+        """Args: result: the TrainResult; confusion_counts: its test confusion (counts); datasets: notebook 00's
+        JSON (for the pixel yardstick)."""
         config = result.config
         pixel = datasets["pixel_logistic"]
         pixel_fold = next(f["test_accuracy"] for f in pixel["per_fold"] if f["fold"] == config["fold"])

@@ -1,87 +1,20 @@
-"""fercore.benchmark (tables and paired tests, checked by hand) and `fercore reproduce` end to end."""
+"""``fercore reproduce`` end to end: the grid of both tasks, a notebook on it, the report, and again."""
 
 from __future__ import annotations
 
 import json
-import math
 
-import numpy as np
 import pandas as pd
 import pytest
-from scipy import stats
 
-from fercore import benchmark
 from fercore.cli import main
-from fercore.data import synthfacs
+
+pytestmark = pytest.mark.slow
 
 
-def _runs(table: dict[str, list[float]]) -> pd.DataFrame:
-    """A runs table (variant, fold, test_accuracy, ...) from per-fold accuracies."""
-    rows = [{"variant": v, "fold": k, "test_accuracy": a, "best_iteration": 1, "best_val_accuracy": a,
-             "seconds": 10.0 + k, "images_per_s": 100.0, "device": "cpu"}
-            for v, accs in table.items() for k, a in enumerate(accs)]
-    return pd.DataFrame(rows)
-
-
-def test_paired_comparisons_by_hand():
-    runs = _runs({"cnn": [0.60, 0.70, 0.65, 0.62], "cnn_a": [0.70, 0.75, 0.80, 0.66],
-                  "cnn_d": [0.61, 0.72, 0.64, 0.65], "cnn_ad": [0.72, 0.78, 0.81, 0.70]})
-    table = benchmark.paired_comparisons(runs).set_index(["a", "b"])
-    row = table.loc[("cnn", "cnn_a")]
-    d = np.array([0.10, 0.05, 0.15, 0.04])
-    assert row["diffs"] == pytest.approx(d.tolist())
-    assert row["mean_diff"] == pytest.approx(0.085)
-    assert row["sd_diff"] == pytest.approx(d.std(ddof=1))
-    assert row["d_z"] == pytest.approx(0.085 / d.std(ddof=1))
-    t = 0.085 / (d.std(ddof=1) / 2)  # mean / (sd / sqrt(n)), df = 3
-    assert row["t"] == pytest.approx(t)
-    assert row["p"] == pytest.approx(2 * stats.t.sf(t, 3))
-    assert math.isnan(row["wilcoxon_p"]) and row["wilcoxon_min_p"] == pytest.approx(2 / 16)  # 4 folds: floor 1/8
-    assert set(table["effect"]) == {"augmentation", "dropout", "both"} and len(table) == 5
-    assert (table["p_holm"] >= table["p"] - 1e-12).all()
-
-
-def test_wilcoxon_only_where_it_can_reach_5_percent():
-    rng = np.random.default_rng(0)
-    base = rng.uniform(0.6, 0.8, 8)
-    runs = _runs({"cnn": base.tolist(), "cnn_a": (base + rng.uniform(0.01, 0.05, 8)).tolist()})
-    row = benchmark.paired_comparisons(runs).iloc[0]
-    assert row["wilcoxon_p"] == pytest.approx(stats.wilcoxon(base + np.array(row["diffs"]), base).pvalue)
-    assert row["wilcoxon_p"] == pytest.approx(2 / 2**8)  # all 8 differences positive: the exact floor
-
-
-def test_holm_and_detectable_effect():
-    assert benchmark.holm(np.array([0.01, 0.04, np.nan, 0.03])) == pytest.approx([0.03, 0.06, np.nan, 0.06],
-                                                                                  nan_ok=True)
-    # Power of the paired t-test at the returned d_z is 80% (noncentral t), and more folds detect less.
-    n = 3
-    d = benchmark.detectable_effect(n)
-    critical = stats.t.ppf(0.975, n - 1)
-    power = stats.nct.sf(critical, n - 1, d * math.sqrt(n)) + stats.nct.cdf(-critical, n - 1, d * math.sqrt(n))
-    assert power == pytest.approx(0.8, abs=1e-6)
-    assert benchmark.detectable_effect(10) < d and math.isnan(benchmark.detectable_effect(1))
-
-
-def test_one_reference_table_names_its_sources():
-    table = benchmark.reference_table()
-    assert (table["status"] == "as cited, unconfirmed").all() and table["source"].str.len().gt(20).all()
-    assert set(table["task"]) == {"CK+ 8-class", "CK+ 6-class", "TFD"}
-    paper = table[table["variant"] == "cnn_ad"]
-    assert {"CK+ 8-class", "CK+ 6-class", "TFD"} == set(paper["task"])
-    assert [t.label for t in benchmark.tasks("ckplus")] == ["CK+ 8-class", "CK+ 6-class"]
-    assert [t.reference for t in benchmark.tasks("tfd")] == ["TFD"]
-
-
-@pytest.fixture(scope="module")
-def tiny_root(tmp_path_factory):
-    root = tmp_path_factory.mktemp("tiny") / "synthfacs"
-    synthfacs.write_tree(root, subjects=10, workers=2, progress=False)
-    return root
-
-
-def test_reproduce_end_to_end_and_again(tiny_root, tmp_path, capsys):
+def test_reproduce_end_to_end_and_again(synth_root, tmp_path, capsys):
     out, runs = tmp_path / "report", tmp_path / "runs"
-    args = ["reproduce", "--dataset", "synthfacs", "--root", str(tiny_root), "--profile", "quick",
+    args = ["reproduce", "--dataset", "synthfacs", "--root", str(synth_root), "--profile", "quick",
             "--iterations", "4", "--eval-every", "2", "--notebooks", "02", "--out", str(out), "--runs", str(runs),
             "--no-progress"]
     assert main(args) == 0
@@ -116,8 +49,8 @@ def test_reproduce_end_to_end_and_again(tiny_root, tmp_path, capsys):
     assert {p: p.stat().st_mtime_ns for p in runs.glob("**/result.json")} == stamps
 
 
-def test_reproduce_refuses_overrides_with_notebook_01(tiny_root, tmp_path, capsys):
-    args = ["reproduce", "--dataset", "synthfacs", "--root", str(tiny_root), "--iterations", "4",
+def test_reproduce_refuses_overrides_with_notebook_01(synth_root, tmp_path, capsys):
+    args = ["reproduce", "--dataset", "synthfacs", "--root", str(synth_root), "--iterations", "4",
             "--out", str(tmp_path / "report"), "--runs", str(tmp_path / "runs")]
     assert main(args) == 2
     assert "notebook 01" in capsys.readouterr().err

@@ -32,12 +32,16 @@ FACE_FRACTION = (0.5, 0.8)  # face side relative to the short side of the image
 CROP_METHODS = ("haar", "none")
 
 _local = threading.local()  # one cascade per thread: CascadeClassifier is not documented as thread-safe
+# OpenCV's first import swaps modules in sys.modules while it bootstraps: a second thread importing it then
+# gets a half-made module (no cv2.data). The first import happens under this lock.
+_import_lock = threading.Lock()
 
 
 def _cascade():
     if getattr(_local, "cascade", None) is None:
         try:
-            import cv2
+            with _import_lock:
+                import cv2
         except ImportError as e:
             raise ImportError("the Haar face crop needs OpenCV: pip install 'opencv-python-headless>=4.8,<5'") from e
         if not hasattr(cv2, "CascadeClassifier"):

@@ -55,7 +55,7 @@ def info(name: str, root: str | os.PathLike | None = None, **protocol) -> dict:
         "notes": notes + _notes(name, faceset),
     }
     if name in ("ckplus", "synthfacs"):
-        from fercore.data.ckplus import scan_ckplus
+        from fercore.data.ckplus_files import scan_ckplus
 
         sequences = scan_ckplus(folder)
         summary["subjects"]["total"] = int(sequences["subject"].nunique())

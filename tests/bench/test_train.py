@@ -1,6 +1,6 @@
 """``fercore bench train`` keeps running (a smoke test: rates are measured, never asserted)."""
 
-from fercore.bench import bench_train
+from fercore.bench.train import bench_train
 
 
 def test_bench_train_reports_three_pipelines(capsys):

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 from facemaker import listing
 
-from fercore.data import DatasetFormatError, load
 from fercore.bench.load import write_fake_fer2013
+from fercore.data import DatasetFormatError, load
 from fercore.data.fer2013 import (
     FER_EMOTIONS,
     FERPLUS_VOTES,

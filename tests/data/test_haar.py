@@ -7,7 +7,8 @@ from facemaker import SIDE, blank_frame, face_frame
 from PIL import Image
 
 import fercore.data.haar as haar
-from fercore.data.ckplus import CKPlusFormatError, load_ckplus
+from fercore.data.ckplus import load_ckplus
+from fercore.data.ckplus_files import CKPlusFormatError
 from fercore.data.haar import detect_face, haar_box, haar_crop, load_faces
 from fercore.data.synthfacs import identity_of, render_face
 

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from fercore.data import load, synthfacs
-from fercore.data.ckplus import read_emotion, read_facs, read_landmarks
+from fercore.data.ckplus_files import read_emotion, read_facs, read_landmarks
 from fercore.data.synthfacs.face import TEMPLATE
 from fercore.data.synthfacs.tree import CKPLUS_EMOTION_COUNTS
 from fercore.facs import CKPLUS_EMOTIONS, SYNTH_AUS

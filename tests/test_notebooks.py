@@ -1,0 +1,141 @@
+"""fercore.notebooks: committed notebooks are clean; execution is bounded in time, retried once when the
+kernel dies or a wait times out, and fails with a message that names the notebook and the cell."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from pathlib import Path
+
+import nbformat
+import pytest
+
+import fercore.notebooks as notebooks_module
+from fercore.cli import main
+from fercore.notebooks import COMMON_PARAMETERS, NotebookFailed, cell_timeout, execute, numbered_notebooks
+
+
+def test_notebooks_are_committed_clean_and_parameterised():
+    assert numbered_notebooks(), "no notebooks found"
+    for path in numbered_notebooks():
+        nb = nbformat.read(path, as_version=4)
+        code = [c for c in nb.cells if c.cell_type == "code"]
+        assert all(not c.outputs and c.execution_count is None for c in code), f"{path.name} has outputs"
+        tagged = [c for c in code if "parameters" in c.metadata.get("tags", [])]
+        assert len(tagged) == 1, f"{path.name} needs exactly one cell tagged 'parameters'"
+        for name in COMMON_PARAMETERS:
+            assert f"{name} = " in tagged[0].source, f"{path.name}: parameter {name} missing"
+
+
+def write_notebook(path: Path, *cells: str) -> Path:
+    """A notebook with a ``parameters`` cell (``marker``, ``pid_file``) and the given code cells."""
+    nb = nbformat.v4.new_notebook()
+    nb.metadata.update(kernelspec={"name": "python3", "language": "python", "display_name": "Python 3"},
+                       language_info={"name": "python"})
+    parameters = nbformat.v4.new_code_cell('marker = ""\npid_file = ""')
+    parameters.metadata["tags"] = ["parameters"]
+    nb.cells = [parameters, *(nbformat.v4.new_code_cell(c) for c in cells)]
+    nbformat.write(nb, path)
+    return path
+
+
+def test_cell_timeout_comes_from_the_profile_or_the_environment(monkeypatch):
+    monkeypatch.delenv("FERCORE_CELL_TIMEOUT", raising=False)
+    assert cell_timeout("quick") == 1_800 and cell_timeout("paper") == 24 * 3600
+    monkeypatch.setenv("FERCORE_CELL_TIMEOUT", "7")
+    assert cell_timeout("paper") == 7
+    monkeypatch.setenv("FERCORE_CELL_TIMEOUT", "soon")
+    with pytest.raises(ValueError, match="FERCORE_CELL_TIMEOUT must be a number of seconds"):
+        cell_timeout("quick")
+
+
+def test_a_cell_that_runs_too_long_names_the_notebook_and_the_cell(tmp_path, capsys):
+    notebook = write_notebook(tmp_path / "07_slow.ipynb", "x = 1", "import time\ntime.sleep(120)", "y = 2")
+    start = time.perf_counter()
+    with pytest.raises(NotebookFailed) as failed:
+        execute(notebook, tmp_path / "out", timeout=2)
+    assert time.perf_counter() - start < 60  # two attempts of 2 s each, plus kernel starts
+    message = str(failed.value)
+    assert "07_slow.ipynb" in message and "'import time'" in message and "timed out after 2 s" in message
+    assert "running it once more" in capsys.readouterr().out  # retried once
+    assert failed.value.kept == tmp_path / "out" / "07_slow.failed.ipynb" and failed.value.kept.exists()
+    assert not (tmp_path / "out" / "07_slow.ipynb").exists()  # no partial result where a complete one belongs
+
+
+def test_a_cell_error_is_not_retried(tmp_path, capsys):
+    notebook = write_notebook(tmp_path / "08_error.ipynb", "raise ValueError('bad input in cell 1')")
+    with pytest.raises(NotebookFailed, match=r"08_error.ipynb: cell \d+ .*ValueError: bad input in cell 1"):
+        execute(notebook, tmp_path / "out", timeout=30)
+    assert "once more" not in capsys.readouterr().out
+
+
+def _kill_kernel_when_ready(pid_file: Path, times: int) -> threading.Thread:
+    """kill -9 the kernel that writes its pid to ``pid_file``, ``times`` times (each new kernel once)."""
+
+    def killer():
+        killed = set()
+        deadline = time.monotonic() + 120
+        while len(killed) < times and time.monotonic() < deadline:
+            if pid_file.exists() and pid_file.read_text().strip():
+                pid = int(pid_file.read_text())
+                if pid not in killed:
+                    os.kill(pid, signal.SIGKILL)
+                    killed.add(pid)
+            time.sleep(0.2)
+
+    thread = threading.Thread(target=killer, daemon=True)
+    thread.start()
+    return thread
+
+
+KILLABLE = ("import os, time\nfrom pathlib import Path\nPath(pid_file).write_text(str(os.getpid()))\n"
+            "time.sleep(3 if Path(marker).exists() else 60)\nPath(marker).write_text('once')")
+
+
+def test_a_kernel_killed_once_is_run_again(tmp_path, capsys):
+    notebook = write_notebook(tmp_path / "09_killed_once.ipynb", KILLABLE, "done = True")
+    pid_file = tmp_path / "pid"
+    killer = _kill_kernel_when_ready(pid_file, times=1)
+    # The first kernel is killed during its 60 s sleep; the marker does not exist yet, so the second
+    # attempt sleeps 60 s as well unless the marker is written: write it once the first kernel is dead.
+    threading.Thread(target=lambda: (killer.join(), (tmp_path / "marker").write_text("x")), daemon=True).start()
+    out = execute(notebook, tmp_path / "out", timeout=300, marker=str(tmp_path / "marker"), pid_file=str(pid_file))
+    assert out == tmp_path / "out" / "09_killed_once.ipynb" and out.exists()
+    assert "the kernel died" in capsys.readouterr().out
+
+
+def test_reproduce_whose_notebook_kernel_is_killed_twice_stops_and_continues(synth_root, tmp_path, monkeypatch,
+                                                                               capsys):
+    """kill -9 of the kernel in the middle of a notebook of `fercore reproduce`: a clear message, the finished
+    runs and notebooks kept, a non-zero exit; the same command again continues."""
+    real = [nb for nb in numbered_notebooks() if nb.name.startswith("02_")]
+    killable = write_notebook(tmp_path / "99_killable.ipynb", KILLABLE)
+    monkeypatch.setattr(notebooks_module, "numbered_notebooks", lambda folder=None: [*real, killable])
+    out, runs, pid_file = tmp_path / "report", tmp_path / "runs", tmp_path / "pid"
+    args = ["reproduce", "--root", str(synth_root), "--iterations", "2", "--eval-every", "2", "--notebooks", "02",
+            "99", "--out", str(out), "--runs", str(runs), "--no-progress", "--option", "frames=last3"]
+    monkeypatch.setenv("FERCORE_CELL_TIMEOUT", "300")
+
+    def parameters(**extra):  # the killable notebook's own parameters reach it through papermill
+        return {"marker": str(tmp_path / "marker"), "pid_file": str(pid_file), **extra}
+
+    execute_real = notebooks_module.execute
+    monkeypatch.setattr(notebooks_module, "execute",
+                        lambda nb, out_dir, timeout, **p: execute_real(
+                            nb, out_dir, timeout, **(parameters(**p) if nb == killable else p)))
+    killer = _kill_kernel_when_ready(pid_file, times=2)
+    assert main(args) == 3
+    killer.join(timeout=5)
+    err = capsys.readouterr().err
+    assert "99_killable.ipynb" in err and "the kernel died" in err and "run the same command again" in err
+    assert len(list(runs.glob("**/result.json"))) == 24  # the whole grid is kept
+    assert (out / "notebooks" / "02_benchmark.ipynb").exists()  # so is the notebook that finished
+
+    (tmp_path / "marker").write_text("x")  # the next kernel is not killed and sleeps 3 s
+    pid_file.write_text("")
+    assert main(args) == 0
+    assert "0 runs trained" in capsys.readouterr().out
+    assert (out / "notebooks" / "99_killable.ipynb").exists()
+    assert not (out / "notebooks" / "99_killable.failed.ipynb").exists()
