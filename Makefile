@@ -6,14 +6,16 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.fercore-installed
 TORCH  := torch==2.14.1 torchvision==0.29.1
+PIN    := -c constraints.txt
 
-.PHONY: demo test lint lab synth bench clean-venv
+.PHONY: demo test test-fast lint lab synth bench constraints clean-venv
 
-$(STAMP): pyproject.toml
+# Every package at the version in constraints.txt (the versions the test suite passed with).
+$(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet $(TORCH)
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet $(PIN) pip
+	$(BIN)/python -m pip install --quiet $(PIN) $(TORCH)
+	$(BIN)/python -m pip install --quiet $(PIN) -e '.[dev]'
 	$(BIN)/python -m ipykernel install --user --name fercore --display-name "Python (fercore)" >/dev/null
 	touch $(STAMP)
 
@@ -22,9 +24,13 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/fercore reproduce --dataset synthfacs --root data/synthfacs --profile quick --out reports/demo
 
-## test: ruff, then pytest (which also executes every notebook with papermill)
+## test: ruff, then pytest (which also executes every notebook with papermill); CI runs this
 test: $(STAMP) lint
 	$(BIN)/python -m pytest
+
+## test-fast: ruff, then every test but the slow ones (notebooks, grids, kernels): about 2 minutes
+test-fast: $(STAMP) lint
+	$(BIN)/python -m pytest -m "not slow"
 
 lint: $(STAMP)
 	$(BIN)/ruff check fercore tests
@@ -39,6 +45,16 @@ synth: $(STAMP)
 ## bench: every benchmark (prints measured rates and ratios; nothing is asserted)
 bench: $(STAMP)
 	for what in synth load train mine; do $(BIN)/fercore bench $$what || exit 1; done
+
+## constraints: re-resolve every dependency to its newest allowed release in a scratch venv and pin it in
+## constraints.txt; then run `make clean-venv test` and commit constraints.txt if the suite passes
+constraints:
+	rm -rf .venv-constraints && $(PYTHON) -m venv .venv-constraints
+	.venv-constraints/bin/python -m pip install --quiet --upgrade pip
+	.venv-constraints/bin/python -m pip install --quiet $(TORCH)
+	.venv-constraints/bin/python -m pip install --quiet -e '.[dev]'
+	{ sed -n '1,2p' constraints.txt; .venv-constraints/bin/python -m pip freeze --all --exclude-editable | grep -v "^fercore"; } > constraints.new
+	mv constraints.new constraints.txt && rm -rf .venv-constraints
 
 clean-venv:
 	rm -rf $(VENV)

@@ -42,6 +42,7 @@ def test_plan_follows_the_profile(faceset):
         plan(faceset, "quick", folds=[7])
 
 
+@pytest.mark.slow
 def test_cross_validation_skips_finished_runs_and_summarises(faceset, tmp_path, monkeypatch):
     runs = cross_validate(faceset, tmp_path, "quick", variants=["cnn", "cnn_ad"], folds=[0, 1, 2],
                           progress=False, **TINY)
@@ -73,6 +74,7 @@ def test_cross_validation_skips_finished_runs_and_summarises(faceset, tmp_path, 
     pd.testing.assert_frame_equal(runs_table(tmp_path), again)
 
 
+@pytest.mark.slow
 def test_predictions_confusion_and_per_class(faceset, tmp_path):
     cross_validate(faceset, tmp_path, "quick", variants=["cnn"], folds=[0, 1], progress=False, **TINY)
     table = predictions(tmp_path, "cnn")
@@ -105,6 +107,7 @@ def test_confusion_by_hand():
     np.testing.assert_allclose(confusion(table, ["a", "b", "c"]).loc["a"], [2 / 3, 1 / 3, 0])
 
 
+@pytest.mark.slow
 def test_parallel_workers_give_the_same_runs(faceset, tmp_path):
     """The several-GPU path, with two CPU processes: same results as one after another."""
     configs = [TrainConfig(dataset="tiny", variant="cnn_ad", fold=k, **TINY) for k in (0, 1, 2)]

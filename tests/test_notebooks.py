@@ -51,6 +51,7 @@ def test_cell_timeout_comes_from_the_profile_or_the_environment(monkeypatch):
         cell_timeout("quick")
 
 
+@pytest.mark.slow
 def test_a_cell_that_runs_too_long_names_the_notebook_and_the_cell(tmp_path, capsys):
     notebook = write_notebook(tmp_path / "07_slow.ipynb", "x = 1", "import time\ntime.sleep(120)", "y = 2")
     start = time.perf_counter()
@@ -64,6 +65,7 @@ def test_a_cell_that_runs_too_long_names_the_notebook_and_the_cell(tmp_path, cap
     assert not (tmp_path / "out" / "07_slow.ipynb").exists()  # no partial result where a complete one belongs
 
 
+@pytest.mark.slow
 def test_a_cell_error_is_not_retried(tmp_path, capsys):
     notebook = write_notebook(tmp_path / "08_error.ipynb", "raise ValueError('bad input in cell 1')")
     with pytest.raises(NotebookFailed, match=r"08_error.ipynb: cell \d+ .*ValueError: bad input in cell 1"):
@@ -94,6 +96,7 @@ KILLABLE = ("import os, time\nfrom pathlib import Path\nPath(pid_file).write_tex
             "time.sleep(3 if Path(marker).exists() else 60)\nPath(marker).write_text('once')")
 
 
+@pytest.mark.slow
 def test_a_kernel_killed_once_is_run_again(tmp_path, capsys):
     notebook = write_notebook(tmp_path / "09_killed_once.ipynb", KILLABLE, "done = True")
     pid_file = tmp_path / "pid"
@@ -106,6 +109,7 @@ def test_a_kernel_killed_once_is_run_again(tmp_path, capsys):
     assert "the kernel died" in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_reproduce_whose_notebook_kernel_is_killed_twice_stops_and_continues(synth_root, tmp_path, monkeypatch,
                                                                                capsys):
     """kill -9 of the kernel in the middle of a notebook of `fercore reproduce`: a clear message, the finished

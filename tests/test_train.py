@@ -14,7 +14,7 @@ import pytest
 import torch
 
 import fercore.train as train_module
-from fercore.config import PROFILES, RunDirError, TrainConfig, config_record, data_identity, get_profile
+from fercore.config import RunDirError, TrainConfig, config_record, data_identity
 from fercore.data.faceset import FaceSet
 from fercore.execution import Execution
 from fercore.store import RunFiles
@@ -85,20 +85,6 @@ def test_learns_the_tiny_task(faceset, tmp_path):
     result = train(faceset, tiny_config(variant="cnn", iterations=60, eval_every=20, width=0.25), tmp_path,
                    progress=False)
     assert result.best_val_accuracy > 0.9 and result.test_accuracy > 0.9
-
-
-def test_profiles():
-    paper = TrainConfig.from_profile("paper", variant="cnn_d", fold=3)
-    assert (paper.image_size, paper.width, paper.iterations, paper.batch_size, paper.lr) == (96, 1.0, 31_000, 64, 0.01)
-    assert (paper.momentum, paper.weight_decay, paper.variant, paper.fold) == (0.9, 1e-5, "cnn_d", 3)
-    assert get_profile("paper").folds is None and set(get_profile("paper").variants) == {"cnn", "cnn_a", "cnn_d",
-                                                                                      "cnn_ad"}
-    quick = TrainConfig.from_profile("quick")
-    assert quick.iterations < paper.iterations and quick.image_size <= 96 and set(PROFILES) == {"paper", "quick"}
-    with pytest.raises(ValueError, match="valid profiles"):
-        get_profile("fast")
-    with pytest.raises(ValueError, match="valid variants"):
-        tiny_config(variant="cnn_x")
 
 
 # ----------------------------------------------------------------------------- reproducibility and resume

@@ -88,12 +88,6 @@ def haar_box(gray: np.ndarray) -> tuple[float, float, float] | None:
     return x - 0.5, y - 0.5, side
 
 
-def haar_crop(gray: np.ndarray, size: int = 96) -> np.ndarray | None:
-    """uint8 (size, size): the face found in ``gray`` (uint8 (H, W)), cropped and resized; None if none."""
-    box = haar_box(gray)
-    return None if box is None else crop_square(gray, box, size)
-
-
 def centre_box(gray: np.ndarray) -> tuple[float, float, float]:
     """The centre square of the whole frame as a crop box (for images that are faces already)."""
     h, w = gray.shape

@@ -9,7 +9,8 @@ from PIL import Image
 import fercore.data.haar as haar
 from fercore.data.ckplus import load_ckplus
 from fercore.data.ckplus_files import CKPlusFormatError
-from fercore.data.haar import detect_face, haar_box, haar_crop, load_faces
+from fercore.data.crop import crop_square
+from fercore.data.haar import detect_face, haar_box, load_faces
 from fercore.data.synthfacs import identity_of, render_face
 
 
@@ -32,6 +33,12 @@ def fake(monkeypatch):
         return cascade
     return install
 
+
+
+def haar_crop(gray: np.ndarray, size: int = 96) -> np.ndarray | None:
+    """The face the cascade finds in ``gray``, cropped and resized as the loaders do; None if none."""
+    box = haar_box(gray)
+    return None if box is None else crop_square(gray, box, size)
 
 def test_paper_settings_then_retry_with_3(fake):
     cascade = fake({3: [[10, 20, 300, 300]]})

@@ -1,0 +1,42 @@
+"""fercore.study: a notebook's set-up in a line, and its summary written where the next notebook reads it."""
+
+from __future__ import annotations
+
+import json
+
+import matplotlib.pyplot as plt
+import pytest
+
+from fercore.study import Study
+from fercore.summaries import NeuronsSummary
+
+
+@pytest.mark.slow
+def test_study_trains_reads_back_and_writes(synth_root, tmp_path, monkeypatch):
+    monkeypatch.setenv("FERCORE_RUNS", str(tmp_path / "runs"))
+    study = Study("synthfacs", "quick", data_root=synth_root, options={"frames": "last3"})
+    assert study.run_dir == tmp_path / "runs" / "quick-synthfacs"
+    faceset = study.faceset()
+    assert study.faceset() is faceset and faceset.protocol["frames"] == "last3"
+    with pytest.raises(FileNotFoundError, match="run notebooks/01_training.ipynb"):
+        study.result("cnn", 0)
+    config = study.train_config("cnn", 0, iterations=2, eval_every=2)
+    assert (config.dataset, config.profile, config.variant, config.seed) == ("synthfacs", "quick", "cnn", 0)
+
+    from fercore.train import train
+
+    train(faceset, config, study.run_files("cnn", 0).dir, progress=False)
+    assert study.result("cnn", 0).iterations == 2
+    assert not study.model("cnn", 0).training
+
+    fig = plt.figure()
+    assert study.save_figure(fig, "03_x") == study.figures / "03_x.png"
+    summary = NeuronsSummary(variant="cnn", fold=0, layer="conv3", k=9, filters_mined={"conv3": 64},
+                             images_mined=10, receptive_fields=[], checks={"x": float("nan")},
+                             strongest_filters=[1], figures=["03_x.png"])
+    path = study.write(summary)
+    assert path == study.run_dir / "03_neuron_visualization.json"
+    assert json.loads(path.read_text())["checks"] == {"x": None}
+    assert study.read("03_neuron_visualization")["layer"] == "conv3"
+    with pytest.raises(FileNotFoundError, match="Run notebooks/00_datasets.ipynb first"):
+        study.read("00_datasets")
