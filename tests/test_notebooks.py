@@ -43,7 +43,7 @@ def write_notebook(path: Path, *cells: str) -> Path:
 
 def test_cell_timeout_comes_from_the_profile_or_the_environment(monkeypatch):
     monkeypatch.delenv("FERCORE_CELL_TIMEOUT", raising=False)
-    assert cell_timeout("quick") == 1_800 and cell_timeout("paper") == 24 * 3600
+    assert cell_timeout("quick") == 3_600 and cell_timeout("paper") == 24 * 3600
     monkeypatch.setenv("FERCORE_CELL_TIMEOUT", "7")
     assert cell_timeout("paper") == 7
     monkeypatch.setenv("FERCORE_CELL_TIMEOUT", "soon")

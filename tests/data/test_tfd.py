@@ -155,3 +155,18 @@ def test_root_untouched_cache_and_info(tfd_root, monkeypatch):
     summary = info("tfd", root, resolution=48)
     assert summary["images"] == len(first) and len(summary["folds"]) == 5
     assert any("no identity" in note for note in summary["notes"])
+
+
+def test_a_copy_with_only_the_48x48_file_is_read_and_says_so(tfd_root, capsys):
+    root, _ = tfd_root
+    with pytest.warns(UserWarning, match="holds TFD_48x48.mat but no TFD_96x96.mat: using the 48x48 faces"):
+        fs = load_tfd(root, size=48)
+    assert fs.protocol["resolution"] == 48 and len(fs) == 26
+    from fercore.cli import main
+
+    with pytest.warns(UserWarning, match="using the 48x48 faces"):
+        assert main(["info", "tfd", "--root", str(root), "--json"]) == 0
+    assert main(["info", "tfd", "--root", str(root), "--option", "resolution=48", "--option", "size=48"]) == 0
+    assert "protocol: " in capsys.readouterr().out
+    assert main(["info", "tfd", "--root", str(root), "--option", "resolution=96"]) == 2
+    assert "no TFD_96x96.mat found" in capsys.readouterr().err
