@@ -1,4 +1,4 @@
-"""The ``fercore`` command: ``synth``, ``info``, ``train``, ``cv``, ``reproduce``, ``demo``, ``bench``.
+"""The ``fercore`` command: ``synth``, ``info``, ``archs``, ``train``, ``cv``, ``reproduce``, ``demo``, ``bench``.
 
 Exit codes: 0 done; 2 a problem with the input (dataset, run directory, options: the message says
 which file or field); 3 a notebook could not be executed (the message names the notebook and cell).
@@ -19,7 +19,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="fercore", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     # Each subcommand adds its parser and sets `run`; heavy modules are imported inside `run` (torch is slow to import).
-    for add in (_add_synth, _add_info, _add_train, _add_cv, _add_reproduce, _add_demo, _add_bench):
+    for add in (_add_synth, _add_info, _add_archs, _add_train, _add_cv, _add_reproduce, _add_demo, _add_bench):
         add(sub)
     args = parser.parse_args(argv)
     from fercore.config import RunDirError
@@ -91,10 +91,26 @@ def _add_info(sub):
     p.set_defaults(run=run)
 
 
+def _add_archs(sub):
+    p = sub.add_parser("archs", help="the registered architectures, their parameter counts and settings")
+    p.add_argument("--classes", type=int, default=8, help="output classes the parameters are counted for")
+
+    def run(args):
+        import pandas as pd
+
+        from fercore.models import archs_table
+
+        with pd.option_context("display.width", 200, "display.max_colwidth", 90):
+            print(archs_table(args.classes).to_string(index=False))
+
+    p.set_defaults(run=run)
+
+
 def _add_run_options(p, out_help: str):
     """Options shared by ``train``, ``cv`` and ``reproduce``: data, profile, execution, seed and overrides."""
     p.add_argument("--dataset", default="synthfacs", help="dataset name (default synthfacs)")
     _add_dataset_options(p)
+    p.add_argument("--arch", default="zero_bias_cnn", help="a registered architecture (`fercore archs` lists them)")
     p.add_argument("--profile", default="quick", choices=["quick", "paper"])
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ... (default cpu)")
     p.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16", "fp16"],
@@ -138,14 +154,16 @@ def _add_train(sub):
 
     def run(args):
         from fercore import store
-        from fercore.config import TrainConfig
+        from fercore.config import TrainConfig, arch_folder
         from fercore.train import train
 
         execution = _execution(args)
         faceset = _faceset(args)
-        config = TrainConfig.from_profile(args.profile, dataset=args.dataset, variant=args.variant,
+        config = TrainConfig.from_profile(args.profile, args.arch, dataset=args.dataset, variant=args.variant,
                                           fold=args.fold, **_overrides(args))
-        out = args.out or store.run_dir_of(store.default_run_dir(args.dataset, args.profile), args.variant, args.fold)
+        study_dir = store.default_run_dir(args.dataset, args.profile)
+        folder = store.experiment_dir(study_dir, arch_folder=arch_folder(args.arch))
+        out = args.out or store.run_dir_of(folder, args.variant, args.fold)
         result = train(faceset, config, out, execution, progress=not args.no_progress)
         print(f"{args.variant} fold {args.fold}: test accuracy {result.test_accuracy:.1%} (checkpoint of "
               f"iteration {result.best_iteration}, validation {result.best_val_accuracy:.1%}), "
@@ -165,13 +183,15 @@ def _add_cv(sub):
         import pandas as pd
 
         from fercore import store
+        from fercore.config import arch_folder
         from fercore.experiment import cross_validate, summarize
 
         execution = _execution(args)
         faceset = _faceset(args)
-        out = args.out or store.default_run_dir(args.dataset, args.profile)
+        out = args.out or store.experiment_dir(store.default_run_dir(args.dataset, args.profile),
+                                               arch_folder=arch_folder(args.arch))
         runs = cross_validate(faceset, out, args.profile, args.variants, args.folds, execution,
-                              progress=not args.no_progress, dataset=args.dataset, **_overrides(args))
+                              progress=not args.no_progress, dataset=args.dataset, arch=args.arch, **_overrides(args))
         with pd.option_context("display.float_format", "{:.3f}".format, "display.width", 160):
             print(summarize(runs).to_string(index=False))
         print(f"test accuracy per variant over {runs.fold.nunique()} folds; runs and summary.csv in {out}")
@@ -197,8 +217,8 @@ def _add_reproduce(sub):
         except ValueError as error:  # overrides with notebook 01: say what to change
             raise _InputError(str(error)) from None
         report = reproduce(args.dataset, args.root, args.profile, execution, out=args.out,
-                           run_dir=args.runs, notebooks=args.notebooks, seed=seed,
-                           options=parse_options(args.options), progress=not args.no_progress, **overrides)
+                           run_dir=args.runs, notebooks=args.notebooks, seed=seed, options=parse_options(args.options),
+                           arch=args.arch, progress=not args.no_progress, **overrides)
         print_report(report)
 
     p.set_defaults(run=run)
@@ -228,13 +248,16 @@ def _add_bench(sub):
     p.add_argument("--profile", default="paper", choices=["quick", "paper"],
                    help="train, mine: model size and batch of this profile (default paper: 96x96, width 1, batch 64)")
     p.add_argument("--steps", type=int, default=None, help="train: timed steps per pipeline")
+    p.add_argument("--arch", default=None, help="train, mine: a registered architecture (mine default: every one; "
+                                                "train default: zero_bias_cnn)")
 
     def run(args):
         from fercore import bench
 
         options = {"synth": dict(subjects=args.subjects, workers=args.workers),
-                   "train": dict(device=args.device, profile=args.profile, steps=args.steps),
-                   "mine": dict(device=args.device, profile=args.profile), "load": {}}[args.what]
+                   "train": dict(device=args.device, profile=args.profile, steps=args.steps,
+                                 arch=args.arch or "zero_bias_cnn"),
+                   "mine": dict(device=args.device, profile=args.profile, arch=args.arch), "load": {}}[args.what]
         bench.run(args.what, **options)
 
     p.set_defaults(run=run)

@@ -23,16 +23,19 @@ from fercore import store
 from fercore.config import TrainConfig, get_profile
 from fercore.data.faceset import FaceSet
 from fercore.execution import Execution
+from fercore.models import DEFAULT_ARCH
 from fercore.store import RunFiles, run_dir_of
 from fercore.train import is_finished, load_result, train
 
 
-def plan(faceset: FaceSet, profile: str = "quick", variants=None, folds=None, **overrides) -> list[TrainConfig]:
+def plan(faceset: FaceSet, profile: str = "quick", variants=None, folds=None, arch: str = DEFAULT_ARCH,
+         **overrides) -> list[TrainConfig]:
     """The runs of a cross-validation, variant by variant, fold by fold.
 
     Args:
         faceset: the dataset (its name and number of folds are used).
         profile: "quick" or "paper"; its variants and folds are the default.
+        arch: a registered architecture (its settings under the profile).
         variants, folds: subsets to run instead of the profile's.
         **overrides: TrainConfig fields for every run (seed, iterations, ...).
     """
@@ -44,7 +47,7 @@ def plan(faceset: FaceSet, profile: str = "quick", variants=None, folds=None, **
     if bad := [k for k in folds if not 0 <= k < len(faceset.splits)]:
         raise ValueError(f"folds {bad} do not exist: {faceset.name} has {len(faceset.splits)} folds")
     overrides.setdefault("dataset", faceset.name)
-    return [TrainConfig.from_profile(profile, variant=v, fold=k, **overrides) for v in variants for k in folds]
+    return [TrainConfig.from_profile(profile, arch, variant=v, fold=k, **overrides) for v in variants for k in folds]
 
 
 def cross_validate(faceset: FaceSet, experiment_dir: str | os.PathLike, profile: str = "quick", variants=None,

@@ -17,12 +17,12 @@ from torchvision.transforms import functional as TF
 from fercore.augment import AugmentConfig, normalize, prepare_batch
 from fercore.config import TrainConfig
 from fercore.execution import Execution, describe_device, synchronize
-from fercore.model import ModelConfig, build_model
+from fercore.models import ModelConfig, build_model
 from fercore.train import _sample_batch
 
 
 def bench_train(device: str = "cpu", profile: str = "paper", steps: int | None = None, warmup: int | None = None,
-                n_images: int = 1040, seed: int = 0) -> dict:
+                n_images: int = 1040, seed: int = 0, arch: str = "zero_bias_cnn") -> dict:
     """Images per second of three ways to feed the same training step, side by side in one process.
 
     (a) bare: the step alone, on one ready, already normalised batch on the device (an upper bound);
@@ -45,7 +45,7 @@ def bench_train(device: str = "cpu", profile: str = "paper", steps: int | None =
     Returns:
         dict with images/s of a, b, c, the ratios b/a and b/c, and on CUDA the peak memory of each.
     """
-    config = TrainConfig.from_profile(profile, seed=seed)
+    config = TrainConfig.from_profile(profile, arch, seed=seed)
     execution = Execution(device=device)
     on_cuda = execution.torch_device.type == "cuda"
     steps = steps or (100 if on_cuda else 10)
@@ -66,7 +66,7 @@ def bench_train(device: str = "cpu", profile: str = "paper", steps: int | None =
                "width": config.width, "batch_size": config.batch_size, "steps": steps,
                "torch_threads": torch.get_num_threads(), **results,
                "b_over_a": b / a, "b_over_c": b / c}
-    print(f"training step, {profile} model ({config.image_size}x{config.image_size}, width {config.width}, cnn_ad), "
+    print(f"training step, {profile} {arch} ({config.image_size}x{config.image_size}, width {config.width}, cnn_ad), "
           f"batch {config.batch_size}, {summary['device']}, {steps} timed steps each:")
     for key, label in (("a_bare", "(a) bare step on a ready batch"), ("b_fercore", "(b) fercore full step"),
                        ("c_dataloader", "(c) DataLoader, 2 workers, torchvision")):
@@ -78,7 +78,8 @@ def bench_train(device: str = "cpu", profile: str = "paper", steps: int | None =
 
 
 def _fresh_model(config: TrainConfig, execution: Execution):
-    model = build_model(ModelConfig(image_size=config.image_size, width=config.width, dropout=True), config.seed)
+    model = build_model(ModelConfig(image_size=config.image_size, width=config.width, dropout=True), config.seed,
+                        config.arch)
     model = model.to(execution.device)
     if execution.channels_last:
         model = model.to(memory_format=torch.channels_last)

@@ -68,11 +68,11 @@ def selectivity_heatmap(selectivity: pd.DataFrame, top_filters: int = 40):
     return fig
 
 
-def au_best_filters(model, faceset: FaceSet, top: pd.DataFrame, best: pd.DataFrame, layer: str = "conv3",
-                    k: int = 6):
+def au_best_filters(model, faceset: FaceSet, top: pd.DataFrame, best: pd.DataFrame, layer: str, k: int = 6,
+                    preprocess=None):
     """One row per AU: the top-k patches of its best filter, with the AU's region outlined."""
-    field = units.receptive_field(model, layer)
-    scale = units.input_scale(model, faceset)
+    field = units.receptive_field(model, layer, preprocess, faceset.image_size)
+    scale = units.input_scale(model, faceset, preprocess)
     fig, axes = plt.subplots(len(best), k, figsize=(1.1 * k + 1.6, 1.15 * len(best)), squeeze=False)
     for r, (au, row) in enumerate(best.iterrows()):
         rows = top[(top["filter"] == row["filter"]) & (top["rank"] < k)]

@@ -114,7 +114,7 @@ def test_notebook_02_benchmark(run_dir):
     from scipy import stats
 
     from fercore.config import get_profile
-    from fercore.model import VARIANTS
+    from fercore.config import VARIANTS
 
     result = json.loads((run_dir / "02_benchmark.json").read_text())
     folds = list(get_profile("quick").folds)
