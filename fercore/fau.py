@@ -331,3 +331,25 @@ def analyse(model: nn.Module, faceset: FaceSet, layer: str | None = None, k: int
     pairs = table.reset_index()[["filter", "AU"]]
     iou = dissection_iou(model, faceset, top, layer, pairs, regions=regions, preprocess=preprocess)
     return Analysis(layer=layer, top=top, enrichment=enrich, alignment=align, score=score, recovery=table, iou=iou)
+
+
+def scores_by_layer(networks: dict[str, nn.Module], faceset: FaceSet, layers: list[str], k: int = 30,
+                    min_images: int = 20, seed: int = 0, progress: bool = True,
+                    preprocess: Callable | None = None) -> pd.DataFrame:
+    """The AU scores of every network at every layer (for views over depth, e.g. trained against random).
+
+    Returns:
+        One row per (network, layer): network, layer, depth (position in ``layers``), recovery (``analyse``'s
+        score, enrichment not conditioned on the emotion), probe_auc (mean over AUs of ``probes`` on the
+        layer's pooled features), iou (mean dissection IoU of each AU's best filter).
+    """
+    rows = []
+    for name, model in networks.items():
+        for depth, layer in enumerate(layers):
+            a = analyse(model, faceset, layer, k=k, min_images=min_images, by_emotion=False, progress=progress,
+                        preprocess=preprocess)
+            probe = probes(pooled_features(model, faceset, layer, preprocess), faceset, min_images=min_images,
+                           seed=seed)
+            rows.append({"network": name, "layer": layer, "depth": depth, "recovery": a.score,
+                         "probe_auc": float(probe["auc"].mean()), "iou": float(a.iou["iou"].mean())})
+    return pd.DataFrame(rows)

@@ -42,21 +42,25 @@ class Arch:
     description: str
     settings: dict[str, ArchSettings]  # profile name -> settings
     chosen: str  # how the settings were chosen (on validation data only)
+    stages: tuple[str, ...]  # modules whose outputs follow the network's depth, for layer-by-layer views
 
 
 ARCHS: dict[str, Arch] = {
     "zero_bias_cnn": Arch(
         "zero_bias_cnn", build_zero_bias_cnn, "the paper's network: 3 bias-free 5x5 convolutions, quadrant pooling",
         {"paper": ArchSettings(96, 1.0, 0.01), "quick": ArchSettings(48, 0.25, 0.03)},
-        "paper: the authors' settings; quick: lr from {0.01, 0.03} by validation accuracy of cnn_ad, folds 0-2"),
+        "paper: the authors' settings; quick: lr from {0.01, 0.03} by validation accuracy of cnn_ad, folds 0-2",
+        ("conv1", "conv2", "conv3")),
     "resnet18": Arch(
         "resnet18", build_resnet18, "torchvision ResNet-18 (residual basic blocks, batch norm), 1 input channel",
         {"paper": ArchSettings(96, 1.0, 0.03), "quick": ArchSettings(48, 0.25, 0.03)},
-        "quick: width and lr by validation accuracy of cnn_ad, folds 0-2; paper: full width at the quick lr"),
+        "quick: width and lr by validation accuracy of cnn_ad, folds 0-2; paper: full width at the quick lr",
+        ("conv1", "layer1", "layer2", "layer3", "layer4")),
     "mobilenet_v2": Arch(
         "mobilenet_v2", build_mobilenet_v2, "torchvision MobileNetV2 (inverted residuals, depthwise), 1 input channel",
-        {"paper": ArchSettings(96, 1.0, 0.03), "quick": ArchSettings(48, 0.5, 0.03)},
-        "quick: width and lr by validation accuracy of cnn_ad, folds 0-2; paper: full width at the quick lr"),
+        {"paper": ArchSettings(96, 1.0, 0.03), "quick": ArchSettings(48, 0.25, 0.03)},
+        "quick: width and lr by validation accuracy of cnn_ad, folds 0-2; paper: full width at the quick lr",
+        ("features.1", "features.3", "features.6", "features.13", "features.17")),
 }
 DEFAULT_ARCH = "zero_bias_cnn"
 

@@ -113,8 +113,7 @@ def test_notebook_02_benchmark(run_dir):
     import numpy as np
     from scipy import stats
 
-    from fercore.config import get_profile
-    from fercore.config import VARIANTS
+    from fercore.config import VARIANTS, get_profile
 
     result = json.loads((run_dir / "02_benchmark.json").read_text())
     folds = list(get_profile("quick").folds)
