@@ -22,10 +22,10 @@ import numpy as np
 import pandas as pd
 import torch
 from torch import nn
-from tqdm.auto import tqdm
 
 from fercore.data.faceset import FaceSet
 from fercore.inference import DEFAULT_BATCH, batches, evaluating, model_inputs
+from fercore.progress import tqdm
 
 
 @contextlib.contextmanager

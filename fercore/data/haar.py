@@ -20,10 +20,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from fercore.data.common import DatasetFormatError, read_gray
 from fercore.data.crop import crop_square
+from fercore.progress import tqdm
 
 CASCADE_FILE = "haarcascade_frontalface_default.xml"
 SCALE_FACTOR = 1.3

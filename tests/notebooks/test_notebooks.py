@@ -32,6 +32,7 @@ def test_every_notebook_ran_without_errors(run_dir):
         errors = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])
                   if o.get("output_type") == "error"]
         assert not errors, f"{path.name}: {errors[0].get('ename')}"
+        assert "widgets" not in nb.metadata, f"{path.name}: widgets were created under papermill"
 
 
 def test_notebook_00_datasets(run_dir):

@@ -18,11 +18,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from PIL import Image
-from tqdm.auto import tqdm
 
 from fercore.data.synthfacs.face import Identity, sample_identity
 from fercore.data.synthfacs.render import Pose, render_face, sample_pose, sample_scene
 from fercore.facs import CKPLUS_EMOTIONS, EMOTION_PROTOTYPES, SYNTH_AUS
+from fercore.progress import tqdm
 
 VERSION = 1  # bump when the same seed would render different files
 
