@@ -146,7 +146,8 @@ def _add_reproduce(sub):
 
 def _add_bench(sub):
     p = sub.add_parser("bench", help="benchmarks (print measured rates and ratios)")
-    p.add_argument("what", choices=["synth", "train", "load", "mine"])
+    p.add_argument("what", choices=["synth", "train", "load", "mine", "realism"])
+    p.add_argument("--root", default=None, help="realism: CK+-layout tree to score (default data/synthfacs)")
     p.add_argument("--subjects", type=int, default=120, help="synth: number of identities")
     p.add_argument("--workers", type=int, default=None, help="synth: processes")
     p.add_argument("--device", default="cpu", help="train: cpu, cuda, ...")
@@ -161,6 +162,14 @@ def _add_bench(sub):
             bench.run("synth", subjects=args.subjects, workers=args.workers)
         elif args.what == "train":
             bench.run("train", device=args.device, profile=args.profile, steps=args.steps)
+        elif args.what == "realism":
+            from fercore.data.synthfacs.realism import FerWeightsMissing, print_realism, realism
+
+            try:
+                print_realism(realism(args.root))
+            except FerWeightsMissing as error:
+                print(f"fercore bench realism: {error}", file=sys.stderr)
+                return 2
         elif args.what == "mine":
             bench.run("mine", device=args.device, profile=args.profile)
         else:

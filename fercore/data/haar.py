@@ -60,18 +60,26 @@ def detect_face(gray: np.ndarray) -> tuple[int, int, int, int] | None:
     Returns:
         (x, y, w, h) of OpenCV's rectangle in pixels (column, row of its top-left pixel), or None.
     """
+    for neighbours in MIN_NEIGHBORS:
+        found = face_boxes(gray, neighbours)
+        if found:
+            return max(found, key=lambda r: (r[2] * r[3], r))
+    return None
+
+
+def face_boxes(gray: np.ndarray, min_neighbors: int = MIN_NEIGHBORS[0]) -> list[tuple[int, int, int, int]]:
+    """Every face the cascade finds in ``gray`` (uint8 (H, W)) at the paper's scale factor and size band.
+
+    Returns:
+        [(x, y, w, h), ...] in pixels; empty when none.
+    """
     short = min(gray.shape)
     smallest = max(1, int(round(FACE_FRACTION[0] * short)))
     largest = max(smallest, int(round(FACE_FRACTION[1] * short)))
-    cascade = _cascade()
-    for neighbours in MIN_NEIGHBORS:
-        found = cascade.detectMultiScale(np.ascontiguousarray(gray, dtype=np.uint8), scaleFactor=SCALE_FACTOR,
-                                         minNeighbors=neighbours, minSize=(smallest, smallest),
-                                         maxSize=(largest, largest))
-        if len(found):
-            x, y, w, h = max((tuple(int(v) for v in r) for r in found), key=lambda r: (r[2] * r[3], r))
-            return x, y, w, h
-    return None
+    found = _cascade().detectMultiScale(np.ascontiguousarray(gray, dtype=np.uint8), scaleFactor=SCALE_FACTOR,
+                                        minNeighbors=min_neighbors, minSize=(smallest, smallest),
+                                        maxSize=(largest, largest))
+    return [tuple(int(v) for v in r) for r in found]
 
 
 def haar_box(gray: np.ndarray) -> tuple[float, float, float] | None:
