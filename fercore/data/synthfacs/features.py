@@ -23,14 +23,12 @@ def _curve_y(curve: np.ndarray, u: np.ndarray) -> np.ndarray:
 
 
 def skin(grid: Grid, ident: Identity, lm: np.ndarray) -> np.ndarray:
-    """Skin reflectance (ny, nx): tone, blotches, pores, beard shadow."""
+    """Skin reflectance (ny, nx): tone, blotches, beard shadow (pores are finer than the grid)."""
     u, v = grid.u, grid.v
-    tone = 1 + 0.05 * sample_texture("blotch", u, v, 60, ident.texture[0])
-    tone += 0.02 * sample_texture("pores", u, v, 300, ident.texture[1])
-    albedo = ident.skin * tone
+    albedo = ident.skin * (1 + 0.06 * sample_texture("blotch", u, v, 60, ident.texture[0]))
     if ident.stubble:
         jaw = np.clip((v - lm[33, 1] - 0.04) / 0.1, 0, 1) * np.clip((np.abs(lm[0, 0]) * 0.95 - np.abs(u)) / 0.1, 0, 1)
-        albedo *= 1 - 0.3 * ident.stubble * jaw * (0.8 + 0.2 * sample_texture("pores", u, v, 400, ident.texture[2]))
+        albedo *= 1 - 0.3 * ident.stubble * jaw * (0.8 + 0.2 * sample_texture("pores", u, v, 150, ident.texture[1]))
     return albedo
 
 
@@ -42,9 +40,10 @@ def brows(albedo: np.ndarray, grid: Grid, ident: Identity, lm: np.ndarray, a) ->
         t = np.linspace(0.6, 1.3, len(curve))[:, None] * ident.brow_width
         bands.append(np.concatenate([curve - (0, 1) * t / 2, (curve + (0, 1) * t / 2)[::-1]]))
     cover = grid.mask(bands, blur=0.01)
-    hair = 0.75 + 0.25 * sample_texture("strands", grid.u * 0.3 + grid.v, grid.v * 0.2 - grid.u, 200,
-                                        ident.texture[2])
-    albedo *= 1 - np.clip(ident.brow_tone * (1 + 0.15 * a(4)) * hair, 0, 0.95) * cover
+    sl = grid.window(0.5 * (lm[17, 0] + lm[26, 0]), float(lm[17:27, 1].mean()), 0.9, 0.2)
+    u, v = grid.u[sl], grid.v[sl]
+    hair = 0.75 + 0.25 * sample_texture("strands", u * 0.3 + v, v * 0.2 - u, 200, ident.texture[2])
+    albedo[sl] *= 1 - np.clip(ident.brow_tone * (1 + 0.15 * a(4)) * hair, 0, 0.95) * cover[sl]
 
 
 def eyes(albedo: np.ndarray, glint: np.ndarray, grid: Grid, ident: Identity, lm: np.ndarray, pose) -> None:
@@ -63,7 +62,7 @@ def eyes(albedo: np.ndarray, glint: np.ndarray, grid: Grid, ident: Identity, lm:
         iris = ident.iris * (1 - 0.5 * np.clip((r - 0.7) / 0.3, 0, 1)) * (0.85 + 0.15 * np.cos(r * 9))
         value = np.where(r < 1, iris, ball)
         value = np.where(r < 0.38, 0.03, value)
-        upper = smooth_curve(eye[:4], n=6)
+        upper = smooth_curve(eye[:4], n=4)
         below_lid = np.clip((v - _curve_y(upper, u)) / (0.3 * width), 0, 1)
         value *= 0.45 + 0.55 * below_lid ** 0.5  # the upper lid shades the eyeball
         c = cover[sl]
@@ -80,9 +79,10 @@ def lips(albedo: np.ndarray, grid: Grid, ident: Identity, masks, a) -> None:
     """Red of the lips (paler when pressed or tightened), a little darker at their inner edge."""
     upper, lower, _ = masks
     tone = ident.lip + (1 - ident.lip) * 0.5 * max(a(23), a(24))
-    cover = np.clip(upper + lower, 0, 1)
-    texture = 1 + 0.04 * sample_texture("strands", grid.v * 3, grid.u * 0.3, 250, ident.texture[3])
-    albedo *= 1 - (1 - tone * texture) * cover
+    sl = grid.window(0.0, 0.95, 0.7, 0.6)
+    cover = np.clip(upper[sl] + lower[sl], 0, 1)
+    texture = 1 + 0.04 * sample_texture("strands", grid.v[sl] * 3, grid.u[sl] * 0.3, 250, ident.texture[3])
+    albedo[sl] *= 1 - (1 - tone * texture) * cover
 
 
 def mouth(albedo: np.ndarray, grid: Grid, lm: np.ndarray, masks, a) -> None:

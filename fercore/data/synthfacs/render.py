@@ -115,10 +115,6 @@ def render_face(identity: Identity, aus: dict | None = None, pose: Pose | None =
 
     rng = np.random.default_rng(seed)
     frame *= scene.exposure * 255.0
-    if scene.blur > 0:  # the background is smooth already: blur only where the person is
-        y0, x0 = int(max(0, pose.cy - 2.0 * pose.scale)), int(max(0, pose.cx - 2.2 * pose.scale))
-        x1 = int(min(FRAME_W, pose.cx + 2.2 * pose.scale))
-        frame[y0:, x0:x1] = gaussian_filter(frame[y0:, x0:x1], scene.blur, mode="nearest", truncate=3.0)
     start = rng.integers(0, _NOISE_BANK_EXTRA)
     frame += _noise_bank()[start:start + frame.size].reshape(frame.shape) * scene.noise
     image = np.clip(frame + 0.5, 0, 255).astype(np.uint8)
@@ -181,9 +177,10 @@ def _draw_head(frame, ident: Identity, lm: np.ndarray, amounts, pose: Pose, scen
     color = color + (ear_color - color) * ear
     color = color + (face_color - color) * face * (1 - fringe)
     cover = np.clip(np.maximum(np.maximum(behind, face), ear), 0, 1)
+    # The camera's blur, on the grid (the wall and the body are smooth already).
+    color, cover = (gaussian_filter(f, scene.blur / 2, truncate=3.0) for f in (color * cover, cover))
     out = frame[grid.y0:grid.y0 + grid.h, grid.x0:grid.x0 + grid.w]  # a view: painted in place
-    alpha = grid.upsample(cover)
-    out += grid.upsample(color * cover) - out * alpha
+    out += grid.upsample(color) - out * grid.upsample(cover)
 
 
 def render_crop(identity: Identity, aus: dict | None = None, pose: Pose | None = None, scene: Scene | None = None,

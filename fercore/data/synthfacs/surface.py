@@ -18,6 +18,7 @@ from scipy.ndimage import gaussian_filter
 
 STEP = 2  # frame pixels per grid sample
 _SS = 4  # supersampling of drawn masks, per grid sample
+_SLACK = 0.08  # face units: how far the affine window estimate may be off (depth under head turns)
 
 
 def depth(p: np.ndarray) -> np.ndarray:
@@ -59,14 +60,24 @@ class Grid:
         self.u = ((rx - z * np.sin(pose.yaw)) / np.cos(pose.yaw)).astype(np.float32)
         self.v = ((ry - z * np.sin(pose.pitch)) / np.cos(pose.pitch)).astype(np.float32)
         self.per_unit = pose.scale / STEP  # grid samples per face unit
+        # Affine face units -> grid (col, row), depth taken as the face's front (for windows, not drawing).
+        z0 = 0.45
+        self._affine = np.array([[c * np.cos(pose.yaw), -s * np.cos(pose.pitch)],
+                                 [s * np.cos(pose.yaw), c * np.cos(pose.pitch)]]) * self.per_unit
+        shift = np.array([z0 * np.sin(pose.yaw), z0 * np.sin(pose.pitch)])
+        self._offset = (np.array([c * shift[0] - s * shift[1], s * shift[0] + c * shift[1]]) * pose.scale
+                        + (pose.cx - self.x0, pose.cy - self.y0)) / STEP
+
+    def to_grid(self, points: np.ndarray) -> np.ndarray:
+        """Approximate grid (col, row) of face points (..., 2), within ``_SLACK`` face units."""
+        return np.asarray(points) @ self._affine.T + self._offset
 
     def window(self, cu: float, cv: float, ru: float, rv: float) -> tuple[slice, slice]:
         """Grid slices that cover the face-unit box centre (cu, cv) +- (ru, rv) (with margin)."""
-        corners = project(np.array([[cu - ru, cv - rv], [cu + ru, cv - rv], [cu + ru, cv + rv], [cu - ru, cv + rv]]),
-                          self.pose)
-        (x0, y0), (x1, y1) = corners.min(axis=0), corners.max(axis=0)
-        c0, c1 = int((x0 - self.x0) / STEP) - 2, int((x1 - self.x0) / STEP) + 3
-        r0, r1 = int((y0 - self.y0) / STEP) - 2, int((y1 - self.y0) / STEP) + 3
+        ru, rv = ru + _SLACK, rv + _SLACK
+        corners = self.to_grid(np.array([[cu - ru, cv - rv], [cu + ru, cv - rv], [cu + ru, cv + rv],
+                                         [cu - ru, cv + rv]]))
+        (c0, r0), (c1, r1) = np.floor(corners.min(axis=0)).astype(int), np.ceil(corners.max(axis=0)).astype(int) + 1
         return slice(max(r0, 0), max(min(r1, self.shape[0]), 0)), slice(max(c0, 0), max(min(c1, self.shape[1]), 0))
 
     def mask(self, polygons, blur: float = 0.0) -> np.ndarray:
@@ -117,16 +128,27 @@ def bump(field: np.ndarray, grid: Grid, cu: float, cv: float, su: float, sv: flo
 
 
 def _distance2(grid: Grid, points: np.ndarray, reach: float):
-    """(grid slices, squared distance in face units of each sample in them to the polyline (k, 2))."""
+    """(grid slices, squared distance in face units of each sample in them to the polyline (k, 2)).
+
+    Samples farther than ``reach`` from every segment may keep a larger (not the exact) distance.
+    """
     points = np.asarray(points, dtype=np.float32)
-    lo, hi = points.min(axis=0), points.max(axis=0)
-    sl = grid.window((lo[0] + hi[0]) / 2, (lo[1] + hi[1]) / 2, (hi[0] - lo[0]) / 2 + reach, (hi[1] - lo[1]) / 2 + reach)
-    u, v = grid.u[sl], grid.v[sl]
-    d2 = np.full(u.shape, np.inf, dtype=np.float32)
-    for a, b in zip(points[:-1], points[1:], strict=True):
-        ab = b - a
+    at = grid.to_grid(points)  # (k, 2) grid (col, row)
+    pad = (reach + _SLACK) * grid.per_unit + 1
+    lo = np.maximum(np.floor(at.min(axis=0) - pad).astype(int), 0)
+    hi = np.minimum(np.ceil(at.max(axis=0) + pad).astype(int), (grid.shape[1], grid.shape[0]))
+    sl = (slice(lo[1], max(hi[1], lo[1])), slice(lo[0], max(hi[0], lo[0])))
+    d2 = np.full((sl[0].stop - sl[0].start, sl[1].stop - sl[1].start), np.inf, dtype=np.float32)
+    for k in range(len(points) - 1):
+        a, ab = points[k], points[k + 1] - points[k]
+        s_lo = np.maximum(np.floor(np.minimum(at[k], at[k + 1]) - pad).astype(int), lo)
+        s_hi = np.minimum(np.ceil(np.maximum(at[k], at[k + 1]) + pad).astype(int), hi)
+        if (s_hi <= s_lo).any():
+            continue
+        local = (slice(s_lo[1] - lo[1], s_hi[1] - lo[1]), slice(s_lo[0] - lo[0], s_hi[0] - lo[0]))
+        u, v = grid.u[s_lo[1]:s_hi[1], s_lo[0]:s_hi[0]], grid.v[s_lo[1]:s_hi[1], s_lo[0]:s_hi[0]]
         t = np.clip(((u - a[0]) * ab[0] + (v - a[1]) * ab[1]) / max(float(ab @ ab), 1e-9), 0, 1)
-        d2 = np.minimum(d2, (u - a[0] - t * ab[0]) ** 2 + (v - a[1] - t * ab[1]) ** 2)
+        np.minimum(d2[local], (u - a[0] - t * ab[0]) ** 2 + (v - a[1] - t * ab[1]) ** 2, out=d2[local])
     return sl, d2
 
 
@@ -199,15 +221,16 @@ def shade(height: np.ndarray, grid: Grid, light: np.ndarray, ambient: float, she
     """
     nx, ny, nz = normals(height, grid)
     lambert = np.maximum(nx * light[0] + ny * light[1] + nz * light[2], 0)
-    cavity = np.clip(gaussian_filter(height, 0.04 * grid.per_unit) - height, 0, None)
-    diffuse = (ambient + (1 - ambient) * lambert) * np.exp(-occlusion * 18 * cavity)
+    diffuse = ambient + (1 - ambient) * lambert
+    if occlusion:
+        diffuse *= np.exp(-occlusion * 18 * np.clip(gaussian_filter(height, 0.04 * grid.per_unit) - height, 0, None))
     half = light + np.array([0.0, 0.0, 1.0])
     half /= np.linalg.norm(half)
     specular = np.maximum(nx * half[0] + ny * half[1] + nz * half[2], 0) ** 24 * sheen
     return diffuse.astype(np.float32), specular.astype(np.float32)
 
 
-def smooth_curve(p: np.ndarray, closed: bool = False, n: int = 5) -> np.ndarray:
+def smooth_curve(p: np.ndarray, closed: bool = False, n: int = 3) -> np.ndarray:
     """Catmull-Rom curve through the points (k, 2), ``n`` samples per segment."""
     p = np.asarray(p, dtype=np.float64)
     return _catmull_rom_matrix(len(p), closed, n) @ p

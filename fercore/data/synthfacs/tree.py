@@ -17,7 +17,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from PIL import Image
 from tqdm.auto import tqdm
 
 from fercore.data.synthfacs.face import Identity, sample_identity
@@ -171,6 +170,17 @@ def _matlab(values) -> str:
     return "".join(f"{float(v):16.7e}" for v in values) + "\n"
 
 
+def _write_png(path: Path, image: np.ndarray) -> None:
+    """8-bit gray PNG, fast: zlib level 1 with run-length matching (the same bytes for the same image)."""
+    import cv2
+
+    ok, data = cv2.imencode(".png", image, [cv2.IMWRITE_PNG_COMPRESSION, 1,
+                                            cv2.IMWRITE_PNG_STRATEGY, cv2.IMWRITE_PNG_STRATEGY_RLE])
+    if not ok:
+        raise OSError(f"cannot encode {path} as PNG")
+    path.write_bytes(data.tobytes())
+
+
 def render_sequence(plan: SequencePlan, seed: int):
     """Yield (frame, Rendered, intensities) for every frame of a planned sequence."""
     identity = identity_of(seed, plan.subject_index)
@@ -195,7 +205,7 @@ def _write_sequence(job) -> list[dict]:
     rows = []
     for frame, rendered, intensities in render_sequence(plan, seed):
         name = plan.frame_name(frame)
-        Image.fromarray(rendered.image).save(folders["cohn-kanade-images"] / f"{name}.png", compress_level=1)
+        _write_png(folders["cohn-kanade-images"] / f"{name}.png", rendered.image)
         (folders["Landmarks"] / f"{name}_landmarks.txt").write_text("".join(_matlab(p) for p in rendered.landmarks))
         truth = {"subject": plan.subject, "sequence": plan.number, "frame": frame,
                  "image": f"cohn-kanade-images/{plan.folder}/{name}.png", "emotion": plan.emotion,
