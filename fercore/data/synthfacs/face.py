@@ -90,8 +90,8 @@ AU_MOTION: dict[int, dict[int, tuple[float, float]]] = {
     24: {50: (0.0, 0.035), 51: (0.0, 0.035), 49: (0.0, 0.02), 58: (0.0, -0.04), 57: (0.0, -0.04),
         59: (0.0, -0.025), 48: (0.01, 0.0), 60: (0.01, 0.0), 61: (0.0, 0.004), 62: (0.0, 0.004),
         67: (0.0, -0.004), 66: (0.0, -0.004)},
-    25: {61: (0.0, -0.018), 62: (0.0, -0.022), 67: (0.0, 0.042), 66: (0.0, 0.048), 58: (0.0, 0.03),
-        57: (0.0, 0.033), 59: (0.0, 0.018)},
+    25: {61: (0.0, -0.025), 62: (0.0, -0.03), 67: (0.0, 0.055), 66: (0.0, 0.06), 58: (0.0, 0.04),
+        57: (0.0, 0.044), 59: (0.0, 0.024)},
     26: {8: (0.0, 0.26), 7: (0.0, 0.247), 6: (0.0, 0.195), 5: (0.0, 0.13), 4: (0.0, 0.065), 3: (0.0, 0.026),
         57: (0.0, 0.234), 58: (0.0, 0.215), 59: (0.0, 0.143), 66: (0.0, 0.234), 67: (0.0, 0.195),
         48: (0.013, 0.046), 60: (0.016, 0.046)},
@@ -234,6 +234,12 @@ def deform(identity: Identity, amounts: dict[int, tuple[float, float]]) -> np.nd
     pts = identity.shape.copy()
     for au, (right, left) in amounts.items():
         field_r, field_l = _FIELDS[au]
+        if au == 4 and 1 in amounts:  # 1+4 (FACS): AU1 holds the inner brows up while AU4 draws them together
+            r1, l1 = amounts[1]
+            field_r, field_l = field_r.copy(), field_l.copy()
+            for i in (20, 21):
+                field_r[i, 1] *= 1 - 0.8 * r1
+                field_l[MIRROR[i], 1] *= 1 - 0.8 * l1
         pts += right * field_r + left * field_l
     # Inner lips never cross: the lower inner lip stays below the upper one.
     upper, lower = [61, 62, 63], [67, 66, 65]

@@ -27,8 +27,10 @@ def skin(grid: Grid, ident: Identity, lm: np.ndarray) -> np.ndarray:
     u, v = grid.u, grid.v
     albedo = ident.skin * (1 + 0.06 * sample_texture("blotch", u, v, 60, ident.texture[0]))
     if ident.stubble:
-        jaw = np.clip((v - lm[33, 1] - 0.04) / 0.1, 0, 1) * np.clip((np.abs(lm[0, 0]) * 0.95 - np.abs(u)) / 0.1, 0, 1)
-        albedo *= 1 - 0.3 * ident.stubble * jaw * (0.8 + 0.2 * sample_texture("pores", u, v, 150, ident.texture[1]))
+        below_nose = np.clip((v - lm[33, 1] - 0.02) / 0.12, 0, 1)
+        beard = np.clip((v - lm[1, 1] - 0.35 + 1.2 * (np.abs(u) - 0.25)) / 0.3, 0, 1) * below_nose
+        grain = 0.85 + 0.15 * sample_texture("pores", u, v, 150, ident.texture[1])
+        albedo *= 1 - 0.25 * ident.stubble * beard * grain
     return albedo
 
 

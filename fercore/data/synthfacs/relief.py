@@ -68,9 +68,12 @@ def _soft_tissue(h, grid, ident: Identity, lm, a, depth, lips) -> None:
     full = depth["lips"]
     h += (0.025 * full * (1 - 0.5 * a(23) - 0.4 * a(24))) * upper
     h += (0.032 * full * (1 - 0.45 * a(23) - 0.35 * a(24)) + 0.015 * a(17)) * lower
-    h -= 0.12 * opening  # into the mouth
+    h -= 0.02 * opening  # the lips roll into the mouth (its darkness is reflectance, see features.mouth)
     drop = lm[8, 1] - ident.shape[8, 1]  # the jaw carries the chin
     bump(h, grid, 0.0, ident.shape[8, 1] - 0.16 + drop, 0.18, 0.12, 0.02 + 0.02 * a(17))
+    for brow in (lm[17:22], lm[22:27]):  # the brows' soft tissue moves with them (AU1, AU2 lift it, AU4 lowers it)
+        for p in brow[::2]:
+            bump(h, grid, p[0], p[1] + 0.015, 0.09, 0.05, 0.022)
     for wing in (31, 35):  # nose wings follow their landmarks (AU9, AU10 lift them)
         bump(h, grid, lm[wing, 0] * 0.9, lm[wing, 1] - 0.02, 0.07, 0.06, 0.045 * depth["nose"])
         crease(h, grid, smooth_curve(lm[wing] + np.array([[0, -0.1], [0.04 * np.sign(lm[wing, 0]), -0.04],
@@ -98,16 +101,16 @@ def _upper_face_aus(h, grid, ident: Identity, lm, a) -> None:
     age = ident.age
     brow_top = min(lm[17:27, 1]) - 0.5 * ident.brow_width
     for k in range(3):  # forehead: 1 wrinkles the centre, 2 the sides
-        y = brow_top - 0.13 - 0.09 * k
-        xs = np.linspace(-0.32, 0.32, 7)
-        crease(h, grid, np.stack([xs, y - 0.02 * np.cos(xs * 4)], 1), 0.02, 0.003 * age + 0.01 * a(1))
+        y = brow_top - 0.17 - 0.1 * k
+        xs = np.linspace(-0.4, 0.4, 7)
+        crease(h, grid, np.stack([xs, y - 0.03 * np.cos(xs * 4)], 1), 0.02, 0.003 * age + 0.01 * a(1))
         for side, s in SIDES:
             xs = s * np.linspace(0.25, 0.72, 6)
             crease(h, grid, np.stack([xs, y + 0.05 * (np.abs(xs) - 0.25)], 1), 0.02,
                    0.002 * age + 0.01 * a(2, side))
     inner_y = 0.5 * (lm[21, 1] + lm[22, 1])
     for side, s in SIDES:  # glabella: vertical furrows and bunched skin between lowered brows (4)
-        crease(h, grid, np.array([[0.06 * s, inner_y - 0.15], [0.05 * s, inner_y - 0.04], [0.055 * s, inner_y + 0.05]]),
+        crease(h, grid, np.array([[0.06 * s, inner_y - 0.09], [0.05 * s, inner_y - 0.02], [0.055 * s, inner_y + 0.06]]),
                0.016, 0.016 * a(4, side), bunch=0.9)
         inner = lm[21] if s < 0 else lm[22]
         bump(h, grid, inner[0] - s * 0.02, inner[1] + 0.02, 0.08, 0.05, 0.02 * a(4, side))
