@@ -92,7 +92,7 @@ def mouth(albedo: np.ndarray, grid: Grid, lm: np.ndarray, masks, a) -> None:
     _, _, opening = masks
     upper_lip = smooth_curve(lm[60:65], n=4)
     lower_lip = smooth_curve(lm[[64, 65, 66, 67, 60]], n=4)
-    line(albedo, grid, upper_lip, 0.012, -0.5 * albedo.mean())  # the line between closed lips
+    line(albedo, grid, upper_lip, 0.012, -0.3)  # the line between closed lips
     if opening.max() < 0.02:
         return
     sl = grid.window(lm[62, 0], 0.5 * (lm[62, 1] + lm[66, 1]), 0.5, 0.35)

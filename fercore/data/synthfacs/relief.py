@@ -25,11 +25,14 @@ def lip_polygons(lm: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return upper, lower, smooth_curve(lm[60:68], closed=True, n=4)
 
 
-def face_height(grid: Grid, ident: Identity, lm: np.ndarray, a, lips: tuple[np.ndarray, np.ndarray, np.ndarray]):
+def face_height(grid: Grid, ident: Identity, lm: np.ndarray, smile: np.ndarray, a,
+                lips: tuple[np.ndarray, np.ndarray, np.ndarray]):
     """Height field float32 (ny, nx) of the face under AU amounts ``a(au, side)``.
 
     Args:
         lm: (68, 2) deformed landmarks in face units.
+        smile: (68, 2) the landmarks under AU10 and AU12 alone: the nasolabial folds and cheeks
+            follow the lip corners only as far as these two AUs move them.
         a: amount of an AU in [0, 1]: ``a(au)`` (mean of both sides) or ``a(au, "R")``.
         lips: (upper lip, lower lip, opening) coverage masks on the grid.
     """
@@ -39,6 +42,7 @@ def face_height(grid: Grid, ident: Identity, lm: np.ndarray, a, lips: tuple[np.n
     height = 0.55 * r2 ** 0.45  # the head: rounded, flatter in front
     _bone(height, grid, ident, depth)
     _soft_tissue(height, grid, ident, lm, a, depth, lips)
+    _folds(height, grid, ident, smile, a)
     _upper_face_aus(height, grid, ident, lm, a)
     _lower_face_aus(height, grid, ident, lm, a)
     return height
@@ -71,9 +75,8 @@ def _soft_tissue(h, grid, ident: Identity, lm, a, depth, lips) -> None:
     h -= 0.02 * opening  # the lips roll into the mouth (its darkness is reflectance, see features.mouth)
     drop = lm[8, 1] - ident.shape[8, 1]  # the jaw carries the chin
     bump(h, grid, 0.0, ident.shape[8, 1] - 0.16 + drop, 0.18, 0.12, 0.02 + 0.02 * a(17))
-    for brow in (lm[17:22], lm[22:27]):  # the brows' soft tissue moves with them (AU1, AU2 lift it, AU4 lowers it)
-        for p in brow[::2]:
-            bump(h, grid, p[0], p[1] + 0.015, 0.09, 0.05, 0.022)
+    for p in lm[17:27]:  # the brows' soft tissue moves with them (AU1, AU2 lift it, AU4 lowers it)
+        bump(h, grid, p[0], p[1] + 0.015, 0.06, 0.045, 0.016)
     for wing in (31, 35):  # nose wings follow their landmarks (AU9, AU10 lift them)
         bump(h, grid, lm[wing, 0] * 0.9, lm[wing, 1] - 0.02, 0.07, 0.06, 0.045 * depth["nose"])
         crease(h, grid, smooth_curve(lm[wing] + np.array([[0, -0.1], [0.04 * np.sign(lm[wing, 0]), -0.04],
@@ -86,15 +89,19 @@ def _soft_tissue(h, grid, ident: Identity, lm, a, depth, lips) -> None:
         lid = smooth_curve(eye[:4], n=4)
         crease(h, grid, lid + (0, -0.065 + 0.03 * a(5, side)), 0.014, 0.012 + 0.004 * ident.age)  # lid crease
         crease(h, grid, smooth_curve(eye[[3, 4, 5, 0]], n=4) + (0, 0.05), 0.016, 0.004 + 0.01 * ident.age, bunch=1.0)
-        # Nasolabial fold, from the nose wing to beyond the lip corner: deepened by 10, 12, 9, 6 and age.
-        wing, corner = lm[31 if s < 0 else 35], lm[48 if s < 0 else 54]
-        fold = smooth_curve(np.stack([wing + (s * 0.04, -0.05), wing + (s * 0.1, 0.07),
-                                      corner + (s * 0.11, -0.03), corner + (s * 0.1, 0.11)]))
-        deep = max(a(10, side), 0.9 * a(12, side), 0.6 * a(9, side), 0.4 * a(6, side), 0.3 * a(20, side))
-        crease(h, grid, fold, 0.04, 0.004 + 0.01 * ident.age + 0.025 * deep, bunch=0.9)
-        # Cheeks: raised by 6 (and pushed up by 12).
-        lift = 0.07 * a(6, side) + 0.05 * a(12, side)
-        bump(h, grid, s * 0.45, 0.42 - lift, 0.2, 0.13, 0.02 + 0.03 * a(6, side) + 0.025 * a(12, side))
+        bump(h, grid, s * 0.45, 0.42 - 0.07 * a(6, side), 0.2, 0.13, 0.02 + 0.035 * a(6, side))  # cheek (6)
+
+
+def _folds(h, grid, ident: Identity, smile, a) -> None:
+    """Nasolabial folds from the nose wings to beyond the lip corners: age, 12 (all along), 10 (upper part)."""
+    for side, s in SIDES:
+        wing, corner = smile[31 if s < 0 else 35], smile[48 if s < 0 else 54]
+        points = np.stack([wing + (s * 0.05, -0.01), wing + (s * 0.1, 0.07), corner + (s * 0.11, -0.03),
+                           corner + (s * 0.1, 0.11)])
+        fold = smooth_curve(points)
+        crease(h, grid, fold, 0.04, 0.004 + 0.01 * ident.age + 0.022 * a(12, side), bunch=0.9)
+        crease(h, grid, smooth_curve(points[:3]), 0.04, 0.025 * max(0.0, a(10, side) - 0.9 * a(12, side)), bunch=0.9)
+        bump(h, grid, corner[0] + s * 0.06, corner[1] - 0.12, 0.1, 0.08, 0.025 * a(12, side))  # cheek bunched by 12
 
 
 def _upper_face_aus(h, grid, ident: Identity, lm, a) -> None:
@@ -105,19 +112,22 @@ def _upper_face_aus(h, grid, ident: Identity, lm, a) -> None:
         xs = np.linspace(-0.4, 0.4, 7)
         crease(h, grid, np.stack([xs, y - 0.03 * np.cos(xs * 4)], 1), 0.02, 0.003 * age + 0.01 * a(1))
         for side, s in SIDES:
-            xs = s * np.linspace(0.25, 0.72, 6)
+            xs = s * np.linspace(0.47, 0.72, 4)
             crease(h, grid, np.stack([xs, y + 0.05 * (np.abs(xs) - 0.25)], 1), 0.02,
                    0.002 * age + 0.01 * a(2, side))
     inner_y = 0.5 * (lm[21, 1] + lm[22, 1])
     for side, s in SIDES:  # glabella: vertical furrows and bunched skin between lowered brows (4)
         crease(h, grid, np.array([[0.06 * s, inner_y - 0.09], [0.05 * s, inner_y - 0.02], [0.055 * s, inner_y + 0.06]]),
-               0.016, 0.016 * a(4, side), bunch=0.9)
+               0.016, 0.016 * a(4, side), bunch=0.3)
         inner = lm[21] if s < 0 else lm[22]
-        bump(h, grid, inner[0] - s * 0.02, inner[1] + 0.02, 0.08, 0.05, 0.02 * a(4, side))
+        bump(h, grid, inner[0] + s * 0.02, inner[1] + 0.03, 0.08, 0.05, 0.025 * a(4, side))  # brow over the lid
     crease(h, grid, np.array([[-0.08, inner_y + 0.12], [0.08, inner_y + 0.12]]), 0.015, 0.008 * a(4) + 0.012 * a(9))
     for k in range(3):  # nose wrinkles (9) across and beside the bridge
         y = lm[28, 1] - 0.08 + 0.055 * k
-        crease(h, grid, np.array([[-0.11, y + 0.03], [0, y], [0.11, y + 0.03]]), 0.013, 0.012 * a(9))
+        crease(h, grid, np.array([[-0.12, y + 0.035], [0, y], [0.12, y + 0.035]]), 0.015, 0.018 * a(9))
+    for side, s in SIDES:  # ... and obliquely down its sides
+        side_line = np.array([[s * 0.09, lm[29, 1] - 0.02], [s * 0.16, lm[29, 1] + 0.06]])
+        crease(h, grid, side_line, 0.015, 0.014 * a(9, side))
     for side, s in SIDES:
         outer = lm[36] if s < 0 else lm[45]
         for ang in (-0.45, 0.0, 0.45):  # crow's feet (6)
@@ -128,7 +138,7 @@ def _upper_face_aus(h, grid, ident: Identity, lm, a) -> None:
         bump(h, grid, centre[0], centre[1] + 0.035, 0.09, 0.025, 0.012 * a(7, side))  # bulging lower lid (7)
         furrow = smooth_curve(np.stack([centre + (-s * 0.06, 0.06), centre + (s * 0.04, 0.1),
                                         centre + (s * 0.13, 0.08)]))
-        crease(h, grid, furrow, 0.018, 0.002 + 0.004 * age + 0.012 * a(6, side) + 0.01 * a(9, side))  # infraorbital
+        crease(h, grid, furrow, 0.018, 0.002 + 0.004 * age + 0.012 * a(6, side))  # infraorbital
 
 
 def _lower_face_aus(h, grid, ident: Identity, lm, a) -> None:

@@ -150,7 +150,8 @@ def _draw_head(frame, ident: Identity, lm: np.ndarray, amounts, pose: Pose, scen
     a = lambda au, side="both": amount(amounts, au, side)  # noqa: E731
     lip_shapes = lip_polygons(lm)
     lip_masks = tuple(grid.mask([p]) for p in lip_shapes)
-    height = face_height(grid, ident, lm, a, tuple(grid.mask([p], blur=0.02) for p in lip_shapes))
+    smile = deform(ident, {au: amounts[au] for au in (10, 12) if au in amounts})
+    height = face_height(grid, ident, lm, smile, a, tuple(grid.mask([p], blur=0.02) for p in lip_shapes))
     light = _light(scene)
     sheen = 0.03 + 0.04 * np.exp(-((grid.v + 0.5) / 0.4) ** 2) + 0.03 * np.exp(-(grid.u / 0.15) ** 2)
     diffuse, specular = shade(height, grid, light, scene.ambient, sheen)
