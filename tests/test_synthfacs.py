@@ -9,12 +9,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from scipy.ndimage import binary_dilation
 
 from fercore.data import load, synthfacs
 from fercore.data.ckplus import read_emotion, read_facs, read_landmarks
 from fercore.data.synthfacs.face import TEMPLATE
 from fercore.data.synthfacs.tree import CKPLUS_EMOTION_COUNTS
-from fercore.facs import CKPLUS_EMOTIONS, SYNTH_AUS
+from fercore.facs import CKPLUS_EMOTIONS, SYNTH_AUS, au_region
 
 MATLAB_NUMBER = re.compile(r"^(   \d|  -\d)\.\d{7}e[+-]\d{2}$")
 
@@ -136,6 +137,25 @@ def test_each_au_changes_its_own_face_region(au):
         assert 0.0 < centre_y < 1.0, (au, centre_y)
     else:
         assert centre_y > 0.6, (au, centre_y)
+
+
+@pytest.mark.parametrize("au", SYNTH_AUS)
+def test_each_au_changes_the_face_inside_its_facs_region_only(au):
+    """Against fercore.facs.au_region (what the FAU analysis scores): at intensity E, on three identities,
+    the crop changes inside the AU's region (on the neutral or the moved landmarks) and barely outside it."""
+    changed_inside = 0.0
+    for subject in (1, 5, 8):
+        identity = synthfacs.identity_of(0, subject)
+        neutral, landmarks, box = synthfacs.render_crop(identity, {}, size=96)
+        moved, moved_landmarks, _ = synthfacs.render_crop(identity, {f"AU{au}": 5}, size=96, box=box)
+        diff = np.abs(moved.astype(float) - neutral)
+        region = au_region(au, landmarks, 96) | au_region(au, moved_landmarks, 96)
+        region = binary_dilation(region, iterations=3)  # camera blur and the crop's resampling spread edges
+        outside = diff[~region]
+        assert outside.sum() < 0.15 * diff.sum(), (au, subject, outside.sum() / diff.sum())
+        assert (outside > 8).mean() < 0.01, (au, subject, (outside > 8).sum())  # gray levels
+        changed_inside = max(changed_inside, diff[region].max())
+    assert changed_inside > 25, f"AU{au} barely changes the face"
 
 
 def test_unilateral_au_moves_one_side_only():
