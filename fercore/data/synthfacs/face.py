@@ -65,7 +65,7 @@ AU_MOTION: dict[int, dict[int, tuple[float, float]]] = {
         37: (0.0, 0.022), 38: (0.0, 0.026)},
     5: {37: (0.0, -0.052), 38: (0.0, -0.052), 36: (0.0, -0.008), 39: (0.0, -0.005), 40: (0.0, 0.008),
         41: (0.0, 0.008)},
-    6: {40: (0.0, -0.03), 41: (0.0, -0.038), 36: (0.0, -0.011)},
+    6: {40: (0.0, -0.04), 41: (0.0, -0.046), 36: (0.0, -0.012)},
     7: {40: (0.0, -0.045), 41: (0.0, -0.045), 37: (0.0, 0.017), 38: (0.0, 0.017), 36: (0.0, -0.007)},
     9: {31: (-0.03, -0.06), 32: (-0.015, -0.045), 33: (0.0, -0.038), 30: (0.0, -0.018), 21: (0.015, 0.03),
         50: (0.0, -0.03), 51: (0.0, -0.03), 40: (0.0, -0.025)},
@@ -173,9 +173,10 @@ def sample_identity(rng: np.random.Generator) -> Identity:
         shape[both] = pts
 
     eye_r = np.arange(36, 42)
-    for eye in (eye_r, MIRROR[eye_r]):  # eye size about each eye's own centre
+    eye_size = (u(0.9, 1.12), u(0.85, 1.2))
+    for eye in (eye_r, MIRROR[eye_r]):  # both eyes the same size, about each eye's own centre
         c = shape[eye].mean(axis=0)
-        shape[eye] = c + (shape[eye] - c) * (u(0.9, 1.12), u(0.85, 1.2))
+        shape[eye] = c + (shape[eye] - c) * eye_size
     move(eye_r, dx=u(-0.04, 0.04), dy=u(-0.02, 0.02))
     move(np.arange(17, 22), dx=u(-0.03, 0.03), dy=u(-0.04, 0.03), sy=u(0.7, 1.4))
     move(np.arange(27, 36), sx=u(0.85, 1.2), sy=u(0.9, 1.1), centre=(0.0, 0.0))
@@ -188,7 +189,7 @@ def sample_identity(rng: np.random.Generator) -> Identity:
 
     dark_hair = rng.random() < 0.8
     return Identity(
-        shape=shape, skin=u(0.38, 0.8), lip=u(0.58, 0.78), brow_tone=u(0.45, 0.8), brow_width=u(0.06, 0.1),
+        shape=shape, skin=u(0.38, 0.8), lip=u(0.58, 0.78), brow_tone=u(0.45, 0.8), brow_width=u(0.09, 0.14),
         iris=u(0.12, 0.45), hair=u(0.05, 0.25) if dark_hair else u(0.45, 0.7), hairline=u(-0.95, -0.62),
         hairline_shape=(u(0.1, 0.6), u(-0.15, 0.15)), hair_volume=u(0.04, 0.2),
         hair_length=float(rng.choice([u(-0.4, 0.1), u(0.3, 0.9), u(1.2, 2.0)], p=[0.5, 0.3, 0.2])),
@@ -237,6 +238,11 @@ def deform(identity: Identity, amounts: dict[int, tuple[float, float]]) -> np.nd
                 field_r[i, 1] *= 1 - 0.8 * r1
                 field_l[MIRROR[i], 1] *= 1 - 0.8 * l1
         pts += right * field_r + left * field_l
+    if 1 in amounts and 2 in amounts:  # 1+2 (FACS): the whole brow rises in an arch, its middle too
+        (r1, l1), (r2, l2) = amounts[1], amounts[2]
+        for i, lift in ((18, 0.02), (19, 0.06), (20, 0.02)):
+            pts[i, 1] -= lift * min(r1, r2)
+            pts[MIRROR[i], 1] -= lift * min(l1, l2)
     # Inner lips never cross: the lower inner lip stays below the upper one.
     upper, lower = [61, 62, 63], [67, 66, 65]
     pts[lower, 1] = np.maximum(pts[lower, 1], pts[upper, 1] + 0.002)

@@ -39,12 +39,12 @@ def brows(albedo: np.ndarray, grid: Grid, ident: Identity, lm: np.ndarray, a) ->
     bands = []
     for brow in (lm[17:22], lm[22:27][::-1]):
         curve = smooth_curve(brow, n=4)  # outer -> inner
-        t = np.linspace(0.6, 1.3, len(curve))[:, None] * ident.brow_width
+        t = np.linspace(0.5, 1.0, len(curve))[:, None] ** 0.7 * ident.brow_width  # thin tail, full head
         bands.append(np.concatenate([curve - (0, 1) * t / 2, (curve + (0, 1) * t / 2)[::-1]]))
-    cover = grid.mask(bands, blur=0.01)
+    cover = grid.mask(bands, blur=0.014)
     sl = grid.window(0.5 * (lm[17, 0] + lm[26, 0]), float(lm[17:27, 1].mean()), 0.9, 0.2)
     u, v = grid.u[sl], grid.v[sl]
-    hair = 0.75 + 0.25 * sample_texture("strands", u * 0.3 + v, v * 0.2 - u, 200, ident.texture[2])
+    hair = 0.9 + 0.1 * sample_texture("strands", u * 0.3 + v, v * 0.2 - u, 120, ident.texture[2])
     albedo[sl] *= 1 - np.clip(ident.brow_tone * (1 + 0.15 * a(4)) * hair, 0, 0.95) * cover[sl]
 
 
@@ -100,7 +100,7 @@ def mouth(albedo: np.ndarray, grid: Grid, lm: np.ndarray, masks, a) -> None:
     top, bottom = _curve_y(upper_lip, u), _curve_y(lower_lip, u)
     centre, half = 0.5 * (lm[60, 0] + lm[64, 0]), max(0.5 * abs(lm[64, 0] - lm[60, 0]), 0.05)
     across = np.clip(np.abs(u - centre) / half, 0, 1)
-    gaps = 1 - 0.35 * np.exp(-(((u - centre) / 0.095 - np.round((u - centre) / 0.095)) / 0.1) ** 2)
+    gaps = 1 - 0.2 * np.exp(-(((u - centre) / 0.095 - np.round((u - centre) / 0.095)) / 0.1) ** 2)
     teeth = TEETH * gaps * (1 - 0.75 * across ** 2)  # darker towards the corners
     upper_teeth = np.clip((top + 0.13 - v) / 0.01, 0, 1) * np.clip((v - top + 0.02) / 0.01, 0, 1)
     lower_show = np.clip(a(16) + 0.8 * a(27) + 0.6 * a(26) + 0.4 * a(20), 0, 1)

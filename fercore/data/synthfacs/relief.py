@@ -89,7 +89,7 @@ def _soft_tissue(h, grid, ident: Identity, lm, a, depth, lips) -> None:
         lid = smooth_curve(eye[:4], n=4)
         crease(h, grid, lid + (0, -0.065 + 0.03 * a(5, side)), 0.014, 0.012 + 0.004 * ident.age)  # lid crease
         crease(h, grid, smooth_curve(eye[[3, 4, 5, 0]], n=4) + (0, 0.05), 0.016, 0.004 + 0.01 * ident.age, bunch=1.0)
-        bump(h, grid, s * 0.45, 0.42 - 0.07 * a(6, side), 0.2, 0.13, 0.02 + 0.035 * a(6, side))  # cheek (6)
+        bump(h, grid, s * 0.45, 0.42 - 0.08 * a(6, side), 0.2, 0.13, 0.02 + 0.045 * a(6, side))  # cheek (6)
 
 
 def _folds(h, grid, ident: Identity, smile, a) -> None:
@@ -99,9 +99,9 @@ def _folds(h, grid, ident: Identity, smile, a) -> None:
         points = np.stack([wing + (s * 0.05, -0.01), wing + (s * 0.1, 0.07), corner + (s * 0.11, -0.03),
                            corner + (s * 0.1, 0.11)])
         fold = smooth_curve(points)
-        crease(h, grid, fold, 0.04, 0.004 + 0.01 * ident.age + 0.022 * a(12, side), bunch=0.9)
+        crease(h, grid, fold, 0.04, 0.004 + 0.01 * ident.age + 0.028 * a(12, side), bunch=0.9)
         crease(h, grid, smooth_curve(points[:3]), 0.04, 0.025 * max(0.0, a(10, side) - 0.9 * a(12, side)), bunch=0.9)
-        bump(h, grid, corner[0] + s * 0.06, corner[1] - 0.12, 0.1, 0.08, 0.025 * a(12, side))  # cheek bunched by 12
+        bump(h, grid, corner[0] + s * 0.08, corner[1] - 0.12, 0.12, 0.09, 0.035 * a(12, side))  # cheek bunched by 12
 
 
 def _upper_face_aus(h, grid, ident: Identity, lm, a) -> None:
@@ -110,21 +110,21 @@ def _upper_face_aus(h, grid, ident: Identity, lm, a) -> None:
     for k in range(3):  # forehead: 1 wrinkles the centre, 2 the sides
         y = brow_top - 0.17 - 0.1 * k
         xs = np.linspace(-0.4, 0.4, 7)
-        crease(h, grid, np.stack([xs, y - 0.03 * np.cos(xs * 4)], 1), 0.02, 0.003 * age + 0.01 * a(1))
+        crease(h, grid, np.stack([xs, y - 0.03 * np.cos(xs * 4)], 1), 0.026, 0.003 * age + 0.008 * a(1), bunch=0.4)
         for side, s in SIDES:
             xs = s * np.linspace(0.47, 0.72, 4)
-            crease(h, grid, np.stack([xs, y + 0.05 * (np.abs(xs) - 0.25)], 1), 0.02,
+            crease(h, grid, np.stack([xs, y + 0.05 * (np.abs(xs) - 0.25)], 1), 0.026,
                    0.002 * age + 0.01 * a(2, side))
     inner_y = 0.5 * (lm[21, 1] + lm[22, 1])
     for side, s in SIDES:  # glabella: vertical furrows and bunched skin between lowered brows (4)
         crease(h, grid, np.array([[0.06 * s, inner_y - 0.09], [0.05 * s, inner_y - 0.02], [0.055 * s, inner_y + 0.06]]),
-               0.016, 0.016 * a(4, side), bunch=0.3)
+               0.018, 0.014 * a(4, side), bunch=0.0)
         inner = lm[21] if s < 0 else lm[22]
         bump(h, grid, inner[0] + s * 0.02, inner[1] + 0.03, 0.08, 0.05, 0.025 * a(4, side))  # brow over the lid
     crease(h, grid, np.array([[-0.08, inner_y + 0.12], [0.08, inner_y + 0.12]]), 0.015, 0.008 * a(4) + 0.012 * a(9))
-    for k in range(3):  # nose wrinkles (9) across and beside the bridge
-        y = lm[28, 1] - 0.08 + 0.055 * k
-        crease(h, grid, np.array([[-0.12, y + 0.035], [0, y], [0.12, y + 0.035]]), 0.015, 0.018 * a(9))
+    for k in range(2):  # nose wrinkles (9) across and beside the bridge
+        y = lm[28, 1] - 0.07 + 0.07 * k
+        crease(h, grid, np.array([[-0.12, y + 0.04], [0, y], [0.12, y + 0.04]]), 0.02, 0.014 * a(9), bunch=0.4)
     for side, s in SIDES:  # ... and obliquely down its sides
         side_line = np.array([[s * 0.09, lm[29, 1] - 0.02], [s * 0.16, lm[29, 1] + 0.06]])
         crease(h, grid, side_line, 0.015, 0.014 * a(9, side))
