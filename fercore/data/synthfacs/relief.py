@@ -38,8 +38,8 @@ def face_height(grid: Grid, ident: Identity, lm: np.ndarray, smile: np.ndarray, 
     """
     u, v = grid.u, grid.v
     depth = dict(zip(RELIEF_PARTS, ident.relief, strict=True))
-    r2 = np.clip(1 - (u / 1.12) ** 2 - ((v - 0.2) / 1.5) ** 2, 0, None)
-    height = 0.55 * r2 ** 0.45  # the head: rounded, flatter in front
+    r2 = np.clip(1 - (u / 1.06) ** 2 - ((v - 0.2) / 1.5) ** 2, 0, None)
+    height = 0.6 * r2 ** 0.5  # the head: the face turns away from the camera towards its sides
     _bone(height, grid, ident, depth)
     _soft_tissue(height, grid, ident, lm, a, depth, lips)
     _folds(height, grid, ident, smile, a)
