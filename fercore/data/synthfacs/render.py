@@ -51,8 +51,8 @@ class Scene:
 
 
 def sample_pose(rng: np.random.Generator) -> Pose:
-    """A near-frontal head filling the frame's height as in CK+ (the face about 290 px wide)."""
-    return Pose(cx=rng.uniform(290, 350), cy=rng.uniform(200, 235), scale=rng.uniform(130, 160),
+    """A near-frontal head filling most of the frame's height as in CK+ (the face about 280 px wide)."""
+    return Pose(cx=rng.uniform(290, 350), cy=rng.uniform(195, 228), scale=rng.uniform(128, 152),
                 roll=float(np.clip(rng.normal(0, 2.5), -6, 6)), yaw=float(np.clip(rng.normal(0, 0.06), -0.15, 0.15)),
                 pitch=float(np.clip(rng.normal(0, 0.05), -0.1, 0.1)),
                 gaze=(rng.normal(0, 0.12), rng.normal(0, 0.08)))
