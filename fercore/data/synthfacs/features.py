@@ -121,7 +121,7 @@ def nostrils(albedo: np.ndarray, grid: Grid, lm: np.ndarray, a) -> None:
     albedo *= 1 - 0.75 * grid.mask(holes, blur=0.008)
 
 
-def hair(grid: Grid, ident: Identity, lm: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def hair(grid: Grid, ident: Identity) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Hair: (coverage behind and around the head, fringe coverage over the forehead, reflectance)."""
     vol = ident.hair_volume
     rx = 1.02 + vol

@@ -206,8 +206,6 @@ def haar_counts(files: list[Path], workers: int = 2) -> pd.DataFrame:
     """
     from concurrent.futures import ThreadPoolExecutor
 
-    import cv2  # noqa: F401  (here, once: threads that import it at the same time can see it half-initialised)
-
     from fercore.data.common import read_gray
     from fercore.data.haar import MIN_NEIGHBORS, face_boxes
 

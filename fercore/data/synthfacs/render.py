@@ -169,7 +169,7 @@ def _draw_head(frame, ident: Identity, lm: np.ndarray, amounts, pose: Pose, scen
     ears = [ellipse((side * (abs(lm[0, 0]) + 0.03), 0.22), 0.1, 0.24, 16) for side in (-1, 1)]
     face = grid.mask([outline])
     ear = np.clip(grid.mask(ears) - face, 0, 1)
-    behind, fringe, hair_albedo = features.hair(grid, ident, lm)
+    behind, fringe, hair_albedo = features.hair(grid, ident)
     rx = 1.02 + ident.hair_volume
     hair_height = 0.6 * np.sqrt(np.clip(1 - (grid.u / rx) ** 2 - ((grid.v + 0.3) / (1.3 + rx)) ** 2, 0, None))
     hair_light, _ = shade(hair_height, grid, light, scene.ambient + 0.1, occlusion=0)
