@@ -41,7 +41,7 @@ synth: $(STAMP)
 
 ## bench: every benchmark (prints measured rates and ratios; nothing is asserted)
 bench: $(STAMP)
-	for what in synth load train mine; do $(BIN)/fercore bench $$what || exit 1; done
+	for what in synth load train mine realism; do $(BIN)/fercore bench $$what || exit 1; done
 
 clean-venv:
 	rm -rf $(VENV)

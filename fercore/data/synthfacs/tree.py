@@ -29,7 +29,7 @@ VERSION = 2  # bump when the same seed would render different files
 CKPLUS_SEQUENCES_PER_SUBJECT = 593 / 120
 CKPLUS_EMOTION_COUNTS = {"anger": 45, "contempt": 18, "disgust": 59, "fear": 25, "happy": 69,
                          "sadness": 28, "surprise": 83}
-_INTENSITY_P = np.array([0.03, 0.10, 0.25, 0.34, 0.28])  # apex intensity A..E of posed AUs
+_INTENSITY_P = np.array([0.03, 0.10, 0.25, 0.34, 0.28])  # apex A..E of posed AUs: CK+ poses end at the peak
 _CONTEMPT_P = np.array([0.15, 0.35, 0.35, 0.15, 0.0])  # contempt is subtle (R12A+R14A)
 _EXTRA_P = np.array([0.4, 0.4, 0.2, 0.0, 0.0])  # occasional extra AUs are weak
 _EXTRA_AU_RATE = 0.2
