@@ -78,6 +78,21 @@ def detect_face(gray: np.ndarray) -> tuple[int, int, int, int] | None:
     return None
 
 
+def face_boxes(gray: np.ndarray, min_neighbors: int = MIN_NEIGHBORS[0]) -> list[tuple[int, int, int, int]]:
+    """Every face the cascade finds in ``gray`` (uint8 (H, W)) at the paper's scale factor and size band.
+
+    Returns:
+        [(x, y, w, h), ...] in pixels; empty when none.
+    """
+    short = min(gray.shape)
+    smallest = max(1, int(round(FACE_FRACTION[0] * short)))
+    largest = max(smallest, int(round(FACE_FRACTION[1] * short)))
+    found = _cascade().detectMultiScale(np.ascontiguousarray(gray, dtype=np.uint8), scaleFactor=SCALE_FACTOR,
+                                        minNeighbors=min_neighbors, minSize=(smallest, smallest),
+                                        maxSize=(largest, largest))
+    return [tuple(int(v) for v in r) for r in found]
+
+
 def haar_box(gray: np.ndarray) -> tuple[float, float, float] | None:
     """``detect_face`` as a crop box (x0, y0, side) in ``fercore.data.crop`` coordinates, or None."""
     found = detect_face(gray)
