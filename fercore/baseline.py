@@ -11,9 +11,9 @@ import pandas as pd
 import torch.nn.functional as F
 from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
-from tqdm.auto import tqdm
 
 from fercore.data.faceset import FaceSet
+from fercore.progress import tqdm
 
 
 def pixel_features(faceset: FaceSet, size: int = 48) -> np.ndarray:

@@ -240,8 +240,9 @@ def _add_demo(sub):
 
 
 def _add_bench(sub):
-    p = sub.add_parser("bench", help="speed benchmarks (print measured rates and ratios)")
-    p.add_argument("what", choices=["synth", "train", "load", "mine"])
+    p = sub.add_parser("bench", help="speed and realism benchmarks (print measured rates, ratios and scores)")
+    p.add_argument("what", choices=["synth", "train", "load", "mine", "realism"])
+    p.add_argument("--root", default=None, help="realism: CK+-layout tree to score (default data/synthfacs)")
     p.add_argument("--subjects", type=int, default=120, help="synth: number of identities")
     p.add_argument("--workers", type=int, default=None, help="synth: processes")
     p.add_argument("--device", default="cpu", help="train, mine: cpu, cuda, ...")
@@ -253,12 +254,17 @@ def _add_bench(sub):
 
     def run(args):
         from fercore import bench
+        from fercore.data.synthfacs.realism import FerWeightsMissing
 
         options = {"synth": dict(subjects=args.subjects, workers=args.workers),
                    "train": dict(device=args.device, profile=args.profile, steps=args.steps,
                                  arch=args.arch or "zero_bias_cnn"),
-                   "mine": dict(device=args.device, profile=args.profile, arch=args.arch), "load": {}}[args.what]
-        bench.run(args.what, **options)
+                   "mine": dict(device=args.device, profile=args.profile, arch=args.arch), "load": {},
+                   "realism": dict(root=args.root)}[args.what]
+        try:
+            bench.run(args.what, **options)
+        except FerWeightsMissing as error:
+            raise _InputError(str(error)) from None
 
     p.set_defaults(run=run)
 

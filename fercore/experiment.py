@@ -17,13 +17,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-from tqdm.auto import tqdm
 
 from fercore import store
 from fercore.config import TrainConfig, get_profile
 from fercore.data.faceset import FaceSet
 from fercore.execution import Execution
 from fercore.models import DEFAULT_ARCH
+from fercore.progress import tqdm
 from fercore.store import RunFiles, run_dir_of
 from fercore.train import is_finished, load_result, train
 

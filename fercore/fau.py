@@ -20,11 +20,11 @@ import numpy as np
 import pandas as pd
 from scipy.stats import false_discovery_control, hypergeom
 from torch import nn
-from tqdm.auto import tqdm
 
 from fercore import units
 from fercore.data.faceset import FaceSet
 from fercore.facs import au_number, au_region, has_region
+from fercore.progress import tqdm
 
 
 def coded_frames(faceset: FaceSet) -> FaceSet:

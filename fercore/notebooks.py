@@ -11,10 +11,13 @@ when complete; a failed one is kept as ``<name>.failed.ipynb`` to look at.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from fercore import store
 from fercore.config import get_profile
+from fercore.progress import SESSION_VARIABLE
 
 KERNEL_START_TIMEOUT_S = 120  # a kernel that has not answered by then is dead or stuck
 KERNEL = "python3"  # the kernel of the interpreter running fercore (ipykernel's native kernel spec)
@@ -74,9 +77,10 @@ def execute(notebook: str | os.PathLike, out_dir: str | os.PathLike, timeout: in
     attempt = 0
     while True:
         try:
-            papermill.execute_notebook(str(notebook), str(partial), parameters=parameters, kernel_name=KERNEL,
-                                       cwd=str(notebook.parent), progress_bar=False,
-                                       start_timeout=KERNEL_START_TIMEOUT_S, execution_timeout=timeout)
+            with _without_front_end():
+                papermill.execute_notebook(str(notebook), str(partial), parameters=parameters, kernel_name=KERNEL,
+                                           cwd=str(notebook.parent), progress_bar=False,
+                                           start_timeout=KERNEL_START_TIMEOUT_S, execution_timeout=timeout)
             os.replace(partial, output)
             failed.unlink(missing_ok=True)
             return output
@@ -101,6 +105,18 @@ def execute(notebook: str | os.PathLike, out_dir: str | os.PathLike, timeout: in
             os.replace(partial, failed)
             kept = failed
         raise NotebookFailed(notebook, cell, source, reason, kept) from None
+
+
+@contextmanager
+def _without_front_end() -> Iterator[None]:
+    """Start kernels without the variable that tells fercore a Jupyter front-end is connected (``fercore.progress``):
+    set when fercore itself runs in a notebook's kernel, it would make the executed notebook's widgets live."""
+    value = os.environ.pop(SESSION_VARIABLE, None)
+    try:
+        yield
+    finally:
+        if value is not None:
+            os.environ[SESSION_VARIABLE] = value
 
 
 def _last_started_cell(executed: Path) -> tuple[int | None, str]:

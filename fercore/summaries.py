@@ -29,14 +29,19 @@ class DatasetsSummary:
     class_counts: dict
     folds: list
     au_codes: list
+    realism: dict | None  # how a classifier trained on photographs reads the faces (None: fer not installed)
     pixel_logistic: dict  # size, accuracy_mean, accuracy_std, per_fold (fold, C, val_accuracy, test_accuracy, ...)
 
     @classmethod
-    def of(cls, faceset: FaceSet, pixel: pd.DataFrame, pixel_size: int) -> DatasetsSummary:
+    def of(cls, faceset: FaceSet, pixel: pd.DataFrame, pixel_size: int, realism: dict | None = None) -> DatasetsSummary:
+        """Args: realism: ``fercore.data.synthfacs.realism.realism``'s scores, or None."""
+        read = None if realism is None else {
+            "apex_accuracy": realism["apex_accuracy"], "neutral_rate": realism["neutral_rate"],
+            "recall": realism["recall"].set_index("class")["recall"].dropna().to_dict(), "haar": realism["haar"]}
         return cls(dataset=faceset.name, protocol=faceset.protocol, images=len(faceset),
                    subjects=len(set(faceset.subjects)), classes=list(faceset.classes),
                    class_counts=faceset.class_counts().set_index("class")["images"].to_dict(),
-                   folds=faceset.fold_sizes().to_dict("records"), au_codes=list(faceset.au_codes),
+                   folds=faceset.fold_sizes().to_dict("records"), au_codes=list(faceset.au_codes), realism=read,
                    pixel_logistic={"size": pixel_size, "accuracy_mean": float(pixel.test_accuracy.mean()),
                                    "accuracy_std": float(pixel.test_accuracy.std()),
                                    "per_fold": pixel.to_dict("records")})

@@ -32,7 +32,6 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 from torch import nn
-from tqdm.auto import tqdm
 
 from fercore import store
 from fercore.augment import AugmentConfig, prepare_batch, resize
@@ -41,6 +40,7 @@ from fercore.data.faceset import FaceSet
 from fercore.execution import Execution, deterministic_mode, device_name
 from fercore.inference import batches, evaluating
 from fercore.models import DEFAULT_ARCH, ModelConfig, PaperInput, build_model
+from fercore.progress import tqdm
 from fercore.store import RunFiles
 
 _CHECK_EVERY = 10  # read the loss back from the device (NaN check, progress bar) every this many steps

@@ -23,11 +23,11 @@ import numpy as np
 import pandas as pd
 import torch
 from torch import nn
-from tqdm.auto import tqdm
 
 from fercore import tracing
 from fercore.data.faceset import FaceSet
 from fercore.inference import DEFAULT_BATCH, batches, evaluating, model_inputs
+from fercore.progress import tqdm
 
 MIN_MAP = 3  # the default layer's map is at least this many positions on a side
 

@@ -1,8 +1,8 @@
 """Interactive browsers for JupyterLab (ipywidgets); a static figure where no front-end is connected.
 
-A widget front-end (JupyterLab, Notebook 7) opens ipywidgets' control comm when it connects to the
-kernel; papermill and nbconvert never do. Where none is connected, a browser draws its first view as
-a plain figure and creates no widget, so no comm message is sent to a client that would not answer.
+Where no widget front-end is connected (papermill, nbconvert: ``fercore.progress.frontend_connected``), a
+browser draws its first view as a plain figure and creates no widget, so no comm message is sent to a
+client that would not answer.
 
 The live browser shows its figure as PNG bytes in an ``ipywidgets.Image``: a redraw only changes
 that widget's value, whichever thread the kernel runs the callback on (no output capture involved).
@@ -19,13 +19,7 @@ from torch import nn
 
 from fercore import plots, projections
 from fercore.data.faceset import FaceSet
-
-
-def frontend_connected() -> bool:
-    """Whether a widget front-end is connected to this kernel (it has opened ipywidgets' control comm)."""
-    import ipywidgets
-
-    return getattr(ipywidgets.Widget, "_control_comm", None) is not None
+from fercore.progress import frontend_connected
 
 
 def figure_png(fig, dpi: int = 100) -> bytes:

@@ -15,7 +15,7 @@ from fercore.data.crop import crop_square
 from fercore.data.haar import detect_face
 from fercore.data.synthfacs import identity_of, render_face
 
-DETECTABLE = (2, 3, 5, 7, 9, 10, 11)  # SynthFACS identities (seed 0) the cascade finds in a 640x490 render
+DETECTABLE = (2, 3, 5, 7, 8, 10, 11)  # SynthFACS identities (seed 0) the cascade finds in a 640x490 render
 SIDE = 128
 
 

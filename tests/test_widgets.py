@@ -25,7 +25,7 @@ images = np.random.default_rng(0).integers(0, 256, (24, 1, 32, 32), dtype=np.uin
 faceset = make_faceset("t", images, np.zeros(24), ["x"], subjects=np.arange(24),
                        meta=pd.DataFrame({"i": range(24)}), splits=[], protocol={})
 model = build_model(ModelConfig(image_size=32, width=0.125), seed=0).eval()
-tops = {name: units.mine_topk(model, faceset, name, k=3, progress=False) for name in ("conv2", "conv3")}
+tops = {name: units.mine_topk(model, faceset, name, k=3) for name in ("conv2", "conv3")}  # with progress bars
 """
 
 
@@ -50,7 +50,7 @@ def run_browser(call: str) -> tuple[int, list]:
 @pytest.mark.slow
 def test_no_comm_messages_without_a_front_end():
     comms, outputs = run_browser("browser = widgets.unit_browser(model, faceset, tops, k=3)\nprint(browser)")
-    assert comms == 0
+    assert comms == 0  # neither the browser nor the progress bars of the mining made a widget
     assert any("image/png" in o.get("data", {}) for o in outputs), "a static figure stands in for the browser"
     assert any(o.get("text", "").strip() == "None" for o in outputs if o.output_type == "stream")
     # The control: forced live, the same call does send widget messages (so the counter can count).

@@ -8,20 +8,24 @@ Never asserted in tests (speed depends on the machine): the tests only check tha
 | ``load`` | ``bench.load`` | a full-size FER2013 csv loaded, then loaded from the cache |
 | ``train`` | ``bench.train`` | training images per second: bare step, fercore's pipeline, a DataLoader |
 | ``mine`` | ``bench.mine`` | top-k mining against a forward pass alone |
+| ``realism`` | ``data.synthfacs.realism`` | how a classifier trained on real photographs reads SynthFACS; Haar's rate |
 """
 
 from __future__ import annotations
 
 import importlib
 
-BENCHMARKS = {"synth": "bench_synth", "load": "bench_load", "train": "bench_train", "mine": "bench_mine"}
+BENCHMARKS = {"synth": "fercore.bench.synth:bench_synth", "load": "fercore.bench.load:bench_load",
+              "train": "fercore.bench.train:bench_train", "mine": "fercore.bench.mine:bench_mine",
+              "realism": "fercore.data.synthfacs.realism:bench_realism"}
 
 
 def run(what: str, **options) -> dict:
     """Run benchmark ``what`` (one of ``BENCHMARKS``) with its options; returns what it printed, as a dict."""
     if what not in BENCHMARKS:
         raise ValueError(f"unknown benchmark {what!r}; benchmarks: {', '.join(BENCHMARKS)}")
-    return getattr(importlib.import_module(f"fercore.bench.{what}"), BENCHMARKS[what])(**options)
+    module, function = BENCHMARKS[what].split(":")
+    return getattr(importlib.import_module(module), function)(**options)
 
 
 __all__ = ["BENCHMARKS", "run"]

@@ -78,7 +78,9 @@ def load(name: str, root: str | os.PathLike | None = None, **protocol) -> FaceSe
     function = loader(name)
     folder = dataset_root(name, root)
     if name == "synthfacs":
+        synthfacs = importlib.import_module("fercore.data.synthfacs")
         if not folder.exists() or not any(folder.iterdir()):
-            importlib.import_module("fercore.data.synthfacs").write_tree(folder)
+            synthfacs.write_tree(folder)
+        synthfacs.warn_if_outdated(folder)
         return function(folder, name="synthfacs", **protocol)
     return function(folder, **protocol)

@@ -17,7 +17,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-from tqdm.auto import tqdm
 
 from fercore.data.cache import cached, tree_fingerprint
 from fercore.data.ckplus_files import (
@@ -34,6 +33,7 @@ from fercore.data.crop import crop_square, landmark_box, to_crop_coords
 from fercore.data.faceset import NO_LABEL, FaceSet, rotating_splits, subject_folds
 from fercore.data.haar import haar_box
 from fercore.facs import AU_ABSENT, AU_NOT_CODED, AU_PRESENT_UNKNOWN, CKPLUS_EMOTIONS, au_code
+from fercore.progress import tqdm
 
 FRAME_PROTOCOLS = ("paper", "last3", "peak")
 CLASS_SETS: dict[int, tuple[str, ...]] = {

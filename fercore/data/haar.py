@@ -20,10 +20,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from fercore.data.common import DatasetFormatError, read_gray
 from fercore.data.crop import crop_square
+from fercore.progress import tqdm
 
 CASCADE_FILE = "haarcascade_frontalface_default.xml"
 SCALE_FACTOR = 1.3
@@ -76,6 +76,21 @@ def detect_face(gray: np.ndarray) -> tuple[int, int, int, int] | None:
             x, y, w, h = max((tuple(int(v) for v in r) for r in found), key=lambda r: (r[2] * r[3], r))
             return x, y, w, h
     return None
+
+
+def face_boxes(gray: np.ndarray, min_neighbors: int = MIN_NEIGHBORS[0]) -> list[tuple[int, int, int, int]]:
+    """Every face the cascade finds in ``gray`` (uint8 (H, W)) at the paper's scale factor and size band.
+
+    Returns:
+        [(x, y, w, h), ...] in pixels; empty when none.
+    """
+    short = min(gray.shape)
+    smallest = max(1, int(round(FACE_FRACTION[0] * short)))
+    largest = max(smallest, int(round(FACE_FRACTION[1] * short)))
+    found = _cascade().detectMultiScale(np.ascontiguousarray(gray, dtype=np.uint8), scaleFactor=SCALE_FACTOR,
+                                        minNeighbors=min_neighbors, minSize=(smallest, smallest),
+                                        maxSize=(largest, largest))
+    return [tuple(int(v) for v in r) for r in found]
 
 
 def haar_box(gray: np.ndarray) -> tuple[float, float, float] | None:

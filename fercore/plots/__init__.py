@@ -16,6 +16,7 @@ from fercore.plots.fau import (
 )
 from fercore.plots.training import (
     confusion_grid,
+    confusion_heatmap,
     fold_accuracies,
     learning_curves,
     learning_curves_grid,
@@ -25,7 +26,7 @@ from fercore.plots.training import (
 )
 from fercore.plots.units import filter_topk, grad_cam_grid, layer_overview, positions_on_mean_face
 
-__all__ = ["au_best_filters", "au_frequencies", "au_gallery", "class_balance", "confusion_grid",
+__all__ = ["au_best_filters", "au_frequencies", "au_gallery", "class_balance", "confusion_grid", "confusion_heatmap",
            "enrichment_clustermap", "expression_grid", "face_grid", "filter_topk", "fold_accuracies",
            "grad_cam_grid", "layer_overview", "learning_curves", "learning_curves_grid", "paired_differences",
            "per_class_heatmap", "positions_on_mean_face", "prediction_grid", "recovery_comparison",

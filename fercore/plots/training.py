@@ -107,9 +107,23 @@ def paired_differences(comparisons: pd.DataFrame, title: str | None = None):
     return fig
 
 
+def confusion_heatmap(matrix: pd.DataFrame, title: str | None = None, ax=None):
+    """A row-normalised confusion matrix (``experiment.confusion``: rows the true class, summing to 100%;
+    columns what it was read as) as a seaborn heatmap, on ``ax`` or a new figure; returns the figure."""
+    if ax is None:
+        _, ax = plt.subplots(figsize=(0.45 * matrix.shape[1] + 2.2, 0.42 * matrix.shape[0] + 1.6))
+    sns.heatmap(matrix, annot=True, fmt=".0%", cmap="Blues", vmin=0, vmax=1, cbar=False, square=True, ax=ax,
+                annot_kws={"fontsize": 7})
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(title or "confusion (rows sum to 100%)", fontsize=10)
+    ax.figure.tight_layout()
+    return ax.figure
+
+
 def confusion_grid(matrices: dict[str, pd.DataFrame], title: str | None = None, ncols: int = 2):
-    """Row-normalised confusion matrices (``experiment.confusion``; one per variant, or one run's) as seaborn
-    heatmaps: rows the true class (they sum to 100%), columns the prediction."""
+    """Row-normalised confusion matrices (one per variant, or one run's) side by side, each titled with its mean
+    per-class recall."""
     n = len(matrices)
     ncols = min(ncols, n)
     nrows = int(np.ceil(n / ncols))
@@ -119,11 +133,7 @@ def confusion_grid(matrices: dict[str, pd.DataFrame], title: str | None = None, 
     for ax in axes.flat[n:]:
         ax.axis("off")
     for ax, (variant, matrix) in zip(axes.flat, matrices.items(), strict=False):
-        sns.heatmap(matrix, annot=True, fmt=".0%", cmap="Blues", vmin=0, vmax=1, cbar=False, square=True, ax=ax,
-                    annot_kws={"fontsize": 7})
-        ax.set_title(f"{variant}: mean recall {np.diag(matrix.to_numpy()).mean():.1%}", fontsize=10)
-        ax.set_xlabel("predicted")
-        ax.set_ylabel("true")
+        confusion_heatmap(matrix, f"{variant}: mean recall {np.diag(matrix.to_numpy()).mean():.1%}", ax=ax)
     if title:
         fig.suptitle(title)
     fig.tight_layout()

@@ -26,11 +26,12 @@ from fercore.data.synthfacs.tree import (
     read_plans,
     read_truth,
     render_sequence,
+    warn_if_outdated,
     write_tree,
 )
 
 __all__ = [
     "FRAME_H", "FRAME_W", "Identity", "Pose", "Rendered", "Scene", "SequencePlan", "au_examples", "identity_of",
     "parse_aus", "plan_dataset", "read_plans", "read_truth", "render_crop", "render_face", "render_sequence",
-    "sample_identity", "sample_pose", "sample_scene", "write_tree",
+    "sample_identity", "sample_pose", "sample_scene", "warn_if_outdated", "write_tree",
 ]

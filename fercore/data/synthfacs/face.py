@@ -22,7 +22,7 @@ _JAW = np.concatenate([_JAW_R, _JAW_R[7::-1] * (-1, 1)])
 _BROW_R = np.array([[-0.72, -0.17], [-0.61, -0.245], [-0.48, -0.275], [-0.34, -0.265], [-0.20, -0.225]])
 _NOSE = np.array([[0, 0.0], [0, 0.17], [0, 0.33], [0, 0.50],
                   [-0.17, 0.58], [-0.09, 0.61], [0, 0.63], [0.09, 0.61], [0.17, 0.58]])
-_EYE_R = np.array([[-0.57, 0.01], [-0.49, -0.055], [-0.35, -0.055], [-0.27, 0.0], [-0.35, 0.045], [-0.49, 0.045]])
+_EYE_R = np.array([[-0.62, 0.01], [-0.53, -0.06], [-0.36, -0.062], [-0.25, 0.0], [-0.36, 0.05], [-0.53, 0.048]])
 _MOUTH = np.array([
     [-0.36, 0.92], [-0.24, 0.865], [-0.10, 0.825], [0, 0.845], [0.10, 0.825], [0.24, 0.865], [0.36, 0.92],  # 48-54
     [0.24, 1.00], [0.11, 1.04], [0, 1.05], [-0.11, 1.04], [-0.24, 1.00],  # 55-59
@@ -55,46 +55,46 @@ _RIGHT = (TEMPLATE[:, 0] < 0) & ~_CENTRAL
 
 # ---- how each AU moves the landmarks (subject's right side; mirrored for the left) ----
 # {landmark: (dx, dy)} in face units at full intensity (E). Central landmarks move by the
-# mean of both sides' amounts. Magnitudes follow the FACS manual's descriptions loosely.
+# mean of both sides' amounts. Magnitudes are calibrated by hand to the FACS manual's descriptions of
+# each AU at E on an adult face (1 face unit is about 7 cm: e.g. AU12 E lifts the lip corners by
+# about 9 mm and draws them out by about 6 mm; AU1 E raises the inner brows by about 1 cm).
 AU_MOTION: dict[int, dict[int, tuple[float, float]]] = {
-    1: {21: (0.0, -0.10), 20: (0.0, -0.075), 19: (0.0, -0.045), 18: (0.0, -0.02), 17: (0.0, -0.005)},
-    2: {17: (0.0, -0.09), 18: (0.0, -0.085), 19: (0.0, -0.06), 20: (0.0, -0.03), 21: (0.0, -0.01),
-        37: (0.0, -0.006), 38: (0.0, -0.004)},
-    4: {21: (0.05, 0.075), 20: (0.035, 0.065), 19: (0.02, 0.055), 18: (0.01, 0.045), 17: (0.0, 0.03),
-        37: (0.0, 0.012), 38: (0.0, 0.015)},
-    5: {37: (0.0, -0.04), 38: (0.0, -0.04), 36: (0.0, -0.006), 39: (0.0, -0.004), 40: (0.0, 0.006), 41: (0.0, 0.006)},
-    6: {40: (0.0, -0.02), 41: (0.0, -0.026), 36: (0.0, -0.008), 17: (0.0, 0.02), 18: (0.0, 0.01),
-        48: (-0.006, -0.012), 60: (-0.005, -0.01)},
-    7: {40: (0.0, -0.032), 41: (0.0, -0.032), 37: (0.0, 0.014), 38: (0.0, 0.014), 36: (0.0, -0.006)},
-    9: {31: (-0.02, -0.04), 32: (-0.01, -0.03), 33: (0.0, -0.025), 30: (0.0, -0.012), 21: (0.02, 0.045),
-        20: (0.01, 0.03), 49: (0.0, -0.02), 50: (0.0, -0.03), 51: (0.0, -0.03), 61: (0.0, -0.015),
-        62: (0.0, -0.015), 40: (0.0, -0.012), 41: (0.0, -0.012)},
-    10: {50: (0.0, -0.075), 49: (-0.005, -0.055), 51: (0.0, -0.065), 61: (0.0, -0.065), 62: (0.0, -0.06),
-         48: (0.0, -0.01), 60: (0.0, -0.025), 31: (-0.01, -0.022), 32: (0.0, -0.015)},
-    12: {48: (-0.07, -0.10), 60: (-0.06, -0.09), 49: (-0.03, -0.05), 59: (-0.03, -0.05), 61: (-0.02, -0.03),
-         67: (-0.02, -0.02), 50: (-0.01, -0.02), 58: (-0.01, -0.015), 40: (0.0, -0.008), 41: (0.0, -0.01)},
-    14: {48: (0.045, -0.012), 60: (0.04, -0.012), 49: (0.015, 0.0), 59: (0.015, 0.0)},
-    15: {48: (-0.01, 0.085), 60: (-0.01, 0.075), 59: (0.0, 0.045), 49: (0.0, 0.03), 58: (0.0, 0.015),
-         67: (0.0, 0.02), 61: (0.0, 0.02)},
-    16: {58: (-0.01, 0.06), 57: (0.0, 0.07), 59: (-0.01, 0.04), 67: (-0.005, 0.06), 66: (0.0, 0.065)},
-    17: {7: (0.0, -0.04), 8: (0.0, -0.05), 6: (0.0, -0.02), 58: (0.0, -0.035), 57: (0.0, -0.045),
-         59: (0.0, -0.02), 67: (0.0, -0.03), 66: (0.0, -0.035), 48: (0.0, 0.015), 60: (0.0, 0.012)},
-    20: {48: (-0.09, 0.015), 60: (-0.085, 0.015), 49: (-0.05, 0.005), 59: (-0.05, 0.005), 61: (-0.03, 0.0),
-         67: (-0.03, 0.0), 50: (-0.015, 0.01), 58: (-0.015, -0.01), 51: (0.0, 0.01), 57: (0.0, -0.01)},
-    23: {50: (0.0, 0.035), 51: (0.0, 0.035), 49: (0.0, 0.02), 58: (0.0, -0.04), 57: (0.0, -0.04),
-         59: (0.0, -0.025), 48: (0.025, 0.0), 60: (0.025, 0.0)},
+    1: {21: (0.0, -0.14), 20: (0.0, -0.1), 19: (0.0, -0.025)},
+    2: {17: (0.0, -0.13), 18: (0.0, -0.12), 19: (0.0, -0.04), 37: (0.0, -0.008)},
+    4: {21: (0.07, 0.12), 20: (0.05, 0.1), 19: (0.028, 0.075), 18: (0.01, 0.025),
+        37: (0.0, 0.022), 38: (0.0, 0.026)},
+    5: {37: (0.0, -0.052), 38: (0.0, -0.052), 36: (0.0, -0.008), 39: (0.0, -0.005), 40: (0.0, 0.008),
+        41: (0.0, 0.008)},
+    6: {40: (0.0, -0.04), 41: (0.0, -0.046), 36: (0.0, -0.012)},
+    7: {40: (0.0, -0.045), 41: (0.0, -0.045), 37: (0.0, 0.017), 38: (0.0, 0.017), 36: (0.0, -0.007)},
+    9: {31: (-0.03, -0.06), 32: (-0.015, -0.045), 33: (0.0, -0.038), 30: (0.0, -0.018), 21: (0.015, 0.03),
+        50: (0.0, -0.03), 51: (0.0, -0.03), 40: (0.0, -0.025)},
+    10: {50: (0.0, -0.105), 49: (-0.007, -0.077), 51: (0.0, -0.091), 61: (0.0, -0.091), 62: (0.0, -0.084),
+        31: (-0.014, -0.031), 32: (0.0, -0.021)},
+    12: {48: (-0.091, -0.13), 60: (-0.078, -0.117), 49: (-0.039, -0.065), 59: (-0.039, -0.065),
+         61: (-0.026, -0.039), 67: (-0.026, -0.026), 50: (-0.013, -0.026), 58: (-0.013, -0.019)},
+    14: {48: (0.05, -0.013), 60: (0.044, -0.013), 49: (0.017, 0.0), 59: (0.017, 0.0)},
+    15: {48: (-0.013, 0.106), 60: (-0.013, 0.094), 59: (0.0, 0.056), 49: (0.0, 0.037), 58: (0.0, 0.019),
+        67: (0.0, 0.025), 61: (0.0, 0.025)},
+    16: {58: (-0.014, 0.084), 57: (0.0, 0.098), 59: (-0.014, 0.056), 67: (-0.007, 0.084), 66: (0.0, 0.091)},
+    17: {7: (0.0, -0.056), 8: (0.0, -0.07), 6: (0.0, -0.028), 58: (0.0, -0.049), 57: (0.0, -0.063),
+        59: (0.0, -0.028), 67: (0.0, -0.042), 66: (0.0, -0.049)},
+    20: {48: (-0.112, 0.019), 60: (-0.106, 0.019), 49: (-0.062, 0.006), 59: (-0.062, 0.006), 61: (-0.037, 0.0),
+        67: (-0.037, 0.0), 50: (-0.019, 0.013), 58: (-0.019, -0.013), 51: (0.0, 0.013), 57: (0.0, -0.013)},
+    23: {50: (0.0, 0.045), 51: (0.0, 0.045), 49: (0.0, 0.03), 58: (0.0, -0.06), 57: (0.0, -0.065),
+        59: (0.0, -0.04), 48: (0.03, 0.0), 60: (0.03, 0.0)},
     24: {50: (0.0, 0.035), 51: (0.0, 0.035), 49: (0.0, 0.02), 58: (0.0, -0.04), 57: (0.0, -0.04),
-         59: (0.0, -0.025), 48: (0.01, 0.0), 60: (0.01, 0.0), 61: (0.0, 0.004), 62: (0.0, 0.004),
-         67: (0.0, -0.004), 66: (0.0, -0.004)},
-    25: {61: (0.0, -0.012), 62: (0.0, -0.015), 67: (0.0, 0.028), 66: (0.0, 0.032), 58: (0.0, 0.02),
-         57: (0.0, 0.022), 59: (0.0, 0.012)},
-    26: {8: (0.0, 0.2), 7: (0.0, 0.19), 6: (0.0, 0.15), 5: (0.0, 0.1), 4: (0.0, 0.05), 3: (0.0, 0.02),
-         57: (0.0, 0.18), 58: (0.0, 0.165), 59: (0.0, 0.11), 66: (0.0, 0.18), 67: (0.0, 0.15),
-         48: (0.01, 0.035), 60: (0.012, 0.035)},
-    27: {8: (0.0, 0.30), 7: (0.0, 0.28), 6: (0.0, 0.22), 5: (0.0, 0.14), 4: (0.0, 0.07), 3: (0.0, 0.03),
-         57: (0.0, 0.28), 58: (0.0, 0.26), 59: (0.0, 0.18), 66: (0.0, 0.28), 67: (0.0, 0.25),
-         48: (0.05, 0.07), 60: (0.06, 0.07), 49: (0.02, 0.0), 61: (0.01, -0.02), 62: (0.0, -0.025),
-         50: (0.0, -0.01), 51: (0.0, -0.01)},
+        59: (0.0, -0.025), 48: (0.01, 0.0), 60: (0.01, 0.0), 61: (0.0, 0.004), 62: (0.0, 0.004),
+        67: (0.0, -0.004), 66: (0.0, -0.004)},
+    25: {61: (0.0, -0.025), 62: (0.0, -0.03), 67: (0.0, 0.055), 66: (0.0, 0.06), 58: (0.0, 0.04),
+        57: (0.0, 0.044), 59: (0.0, 0.024)},
+    26: {8: (0.0, 0.26), 7: (0.0, 0.247), 6: (0.0, 0.195), 5: (0.0, 0.13), 4: (0.0, 0.03),
+        57: (0.0, 0.234), 58: (0.0, 0.215), 59: (0.0, 0.143), 66: (0.0, 0.234), 67: (0.0, 0.195),
+        48: (0.013, 0.046), 60: (0.016, 0.046)},
+    27: {8: (0.0, 0.435), 7: (0.0, 0.406), 6: (0.0, 0.319), 5: (0.0, 0.203), 4: (0.0, 0.05),
+        57: (0.0, 0.406), 58: (0.0, 0.377), 59: (0.0, 0.261), 66: (0.0, 0.406), 67: (0.0, 0.362),
+        48: (0.072, 0.102), 60: (0.087, 0.102), 49: (0.029, 0.0), 61: (0.014, -0.029), 62: (0.0, -0.036),
+        50: (0.0, -0.014), 51: (0.0, -0.014)},
 }
 assert set(AU_MOTION) == set(SYNTH_AUS)
 
@@ -126,25 +126,30 @@ class Identity:
     """Everything that makes one synthetic subject look like themselves (fixed across frames)."""
 
     shape: np.ndarray = field(repr=False)  # (68, 2) neutral landmarks in face units
-    skin: float  # base skin brightness, 0-1
-    lip: float  # lip darkening factor (<1 darker than skin)
-    brow_tone: float  # brow darkness, 0-1 (ink)
+    skin: float  # skin albedo, 0-1
+    lip: float  # lip albedo relative to skin (<1 darker)
+    brow_tone: float  # brow hair darkness, 0-1 (share of light absorbed)
     brow_width: float  # brow thickness, face units
-    iris: float  # iris brightness
-    hair: float  # hair brightness
+    iris: float  # iris albedo
+    hair: float  # hair albedo
     hairline: float  # y of the hairline at the midline
     hairline_shape: tuple[float, float]  # hairline y += a * x**2 + b * x (curvature, side parting)
     hair_volume: float  # how far the hair extends beyond the head outline
     hair_length: float  # y where the hair ends at the sides (short < 0 < shoulder length)
     age: float  # 0-1: depth of permanent folds and lines
     stubble: float  # 0-1: darker beard area
-    texture: np.ndarray = field(repr=False)  # (3, 4) skin texture waves: fx, fy, phase, amplitude
+    texture: np.ndarray = field(repr=False)  # (4,) offsets into the texture banks (skin, pores, hair, lips)
     background: float  # wall brightness behind this subject
     clothes: float  # shirt brightness
+    relief: np.ndarray = field(repr=False, default_factory=lambda: np.ones(6))  # (6,) depth of RELIEF_PARTS
+
+
+# Bone and soft-tissue depth that varies between people (multipliers of the mean face's relief).
+RELIEF_PARTS = ("nose", "brow_ridge", "cheekbones", "eye_sockets", "lips", "chin")
 
 
 def sample_identity(rng: np.random.Generator) -> Identity:
-    """Draw a random identity: face shape, feature geometry, tones, hair."""
+    """Draw a random identity: face shape, feature geometry, relief, tones, hair."""
     u = rng.uniform
     shape = TEMPLATE.copy()
     # Whole-face proportions.
@@ -168,9 +173,10 @@ def sample_identity(rng: np.random.Generator) -> Identity:
         shape[both] = pts
 
     eye_r = np.arange(36, 42)
-    for eye in (eye_r, MIRROR[eye_r]):  # eye size about each eye's own centre
+    eye_size = (u(0.9, 1.12), u(0.85, 1.2))
+    for eye in (eye_r, MIRROR[eye_r]):  # both eyes the same size, about each eye's own centre
         c = shape[eye].mean(axis=0)
-        shape[eye] = c + (shape[eye] - c) * (u(0.9, 1.12), u(0.8, 1.25))
+        shape[eye] = c + (shape[eye] - c) * eye_size
     move(eye_r, dx=u(-0.04, 0.04), dy=u(-0.02, 0.02))
     move(np.arange(17, 22), dx=u(-0.03, 0.03), dy=u(-0.04, 0.03), sy=u(0.7, 1.4))
     move(np.arange(27, 36), sx=u(0.85, 1.2), sy=u(0.9, 1.1), centre=(0.0, 0.0))
@@ -179,18 +185,17 @@ def sample_identity(rng: np.random.Generator) -> Identity:
     upper, lower_lip = [49, 50, 51, 52, 53], [55, 56, 57, 58, 59]
     shape[upper, 1] -= u(-0.015, 0.025)
     shape[lower_lip, 1] += u(-0.02, 0.03)
-    shape += rng.normal(0, 0.006, shape.shape)  # small asymmetries
+    shape += rng.normal(0, 0.005, shape.shape)  # small asymmetries
 
-    texture = np.stack([rng.uniform(2, 7, 3), rng.uniform(2, 7, 3), rng.uniform(0, 2 * np.pi, 3),
-                        rng.uniform(0.005, 0.025, 3)], axis=1)
     dark_hair = rng.random() < 0.8
     return Identity(
-        shape=shape, skin=u(0.45, 0.85), lip=u(0.7, 0.88), brow_tone=u(0.35, 0.75), brow_width=u(0.035, 0.07),
-        iris=u(0.15, 0.5), hair=u(0.05, 0.3) if dark_hair else u(0.55, 0.8), hairline=u(-0.95, -0.6),
-        hairline_shape=(u(0.1, 0.6), u(-0.15, 0.15)), hair_volume=u(0.02, 0.2),
+        shape=shape, skin=u(0.38, 0.8), lip=u(0.58, 0.78), brow_tone=u(0.45, 0.8), brow_width=u(0.09, 0.14),
+        iris=u(0.12, 0.45), hair=u(0.05, 0.25) if dark_hair else u(0.3, 0.5), hairline=u(-0.95, -0.62),
+        hairline_shape=(u(0.1, 0.6), u(-0.15, 0.15)), hair_volume=u(0.04, 0.2),
         hair_length=float(rng.choice([u(-0.4, 0.1), u(0.3, 0.9), u(1.2, 2.0)], p=[0.5, 0.3, 0.2])),
-        age=float(rng.uniform(0, 1) ** 2), stubble=float(rng.random() < 0.2) * u(0.3, 1),
-        texture=texture, background=u(0.2, 0.85), clothes=u(0.1, 0.9),
+        age=float(rng.uniform(0, 1) ** 2), stubble=float(rng.random() < 0.15) * u(0.3, 1),
+        texture=rng.uniform(0, 1, 4), background=u(0.25, 0.85), clothes=u(0.1, 0.9),
+        relief=rng.uniform(0.8, 1.2, len(RELIEF_PARTS)),
     )
 
 
@@ -226,7 +231,18 @@ def deform(identity: Identity, amounts: dict[int, tuple[float, float]]) -> np.nd
     pts = identity.shape.copy()
     for au, (right, left) in amounts.items():
         field_r, field_l = _FIELDS[au]
+        if au == 4 and 1 in amounts:  # 1+4 (FACS): AU1 holds the inner brows up while AU4 draws them together
+            r1, l1 = amounts[1]
+            field_r, field_l = field_r.copy(), field_l.copy()
+            for i in (20, 21):
+                field_r[i, 1] *= 1 - 0.8 * r1
+                field_l[MIRROR[i], 1] *= 1 - 0.8 * l1
         pts += right * field_r + left * field_l
+    if 1 in amounts and 2 in amounts:  # 1+2 (FACS): the whole brow rises in an arch, its middle too
+        (r1, l1), (r2, l2) = amounts[1], amounts[2]
+        for i, lift in ((18, 0.02), (19, 0.06), (20, 0.02)):
+            pts[i, 1] -= lift * min(r1, r2)
+            pts[MIRROR[i], 1] -= lift * min(l1, l2)
     # Inner lips never cross: the lower inner lip stays below the upper one.
     upper, lower = [61, 62, 63], [67, 66, 65]
     pts[lower, 1] = np.maximum(pts[lower, 1], pts[upper, 1] + 0.002)

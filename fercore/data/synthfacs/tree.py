@@ -12,25 +12,25 @@ import json
 import multiprocessing
 import os
 import shutil
+import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from PIL import Image
-from tqdm.auto import tqdm
 
 from fercore.data.synthfacs.face import Identity, sample_identity
 from fercore.data.synthfacs.render import Pose, render_face, sample_pose, sample_scene
 from fercore.facs import CKPLUS_EMOTIONS, EMOTION_PROTOTYPES, SYNTH_AUS
+from fercore.progress import tqdm
 
-VERSION = 1  # bump when the same seed would render different files
+VERSION = 2  # bump when the same seed would render different files
 
 # CK+ at 120 subjects: 593 sequences, 327 with an emotion label (datasets.md).
 CKPLUS_SEQUENCES_PER_SUBJECT = 593 / 120
 CKPLUS_EMOTION_COUNTS = {"anger": 45, "contempt": 18, "disgust": 59, "fear": 25, "happy": 69,
                          "sadness": 28, "surprise": 83}
-_INTENSITY_P = np.array([0.07, 0.18, 0.30, 0.28, 0.17])  # apex intensity A..E of posed AUs
+_INTENSITY_P = np.array([0.03, 0.10, 0.25, 0.34, 0.28])  # apex A..E of posed AUs: CK+ poses end at the peak
 _CONTEMPT_P = np.array([0.15, 0.35, 0.35, 0.15, 0.0])  # contempt is subtle (R12A+R14A)
 _EXTRA_P = np.array([0.4, 0.4, 0.2, 0.0, 0.0])  # occasional extra AUs are weak
 _EXTRA_AU_RATE = 0.2
@@ -171,6 +171,17 @@ def _matlab(values) -> str:
     return "".join(f"{float(v):16.7e}" for v in values) + "\n"
 
 
+def _write_png(path: Path, image: np.ndarray) -> None:
+    """8-bit gray PNG, fast: zlib level 1 with run-length matching (the same bytes for the same image)."""
+    import cv2
+
+    ok, data = cv2.imencode(".png", image, [cv2.IMWRITE_PNG_COMPRESSION, 1,
+                                            cv2.IMWRITE_PNG_STRATEGY, cv2.IMWRITE_PNG_STRATEGY_RLE])
+    if not ok:
+        raise OSError(f"cannot encode {path} as PNG")
+    path.write_bytes(data.tobytes())
+
+
 def render_sequence(plan: SequencePlan, seed: int):
     """Yield (frame, Rendered, intensities) for every frame of a planned sequence."""
     identity = identity_of(seed, plan.subject_index)
@@ -195,7 +206,7 @@ def _write_sequence(job) -> list[dict]:
     rows = []
     for frame, rendered, intensities in render_sequence(plan, seed):
         name = plan.frame_name(frame)
-        Image.fromarray(rendered.image).save(folders["cohn-kanade-images"] / f"{name}.png", compress_level=1)
+        _write_png(folders["cohn-kanade-images"] / f"{name}.png", rendered.image)
         (folders["Landmarks"] / f"{name}_landmarks.txt").write_text("".join(_matlab(p) for p in rendered.landmarks))
         truth = {"subject": plan.subject, "sequence": plan.number, "frame": frame,
                  "image": f"cohn-kanade-images/{plan.folder}/{name}.png", "emotion": plan.emotion,
@@ -261,6 +272,15 @@ def write_tree(out: str | os.PathLike, subjects: int = 120, seed: int = 0, worke
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return out
+
+
+def warn_if_outdated(root: str | os.PathLike) -> None:
+    """Warn when ``root`` was written by another version of the renderer (its faces differ from today's)."""
+    path = Path(root) / "synthfacs.json"
+    written = json.loads(path.read_text()).get("version") if path.exists() else None
+    if written != VERSION:
+        warnings.warn(f"{root} holds SynthFACS version {written}, this fercore renders version {VERSION}: delete "
+                      f"the folder (or write another with `fercore synth --out DIR`) for today's faces", stacklevel=3)
 
 
 def read_truth(root: str | os.PathLike) -> pd.DataFrame:

@@ -9,12 +9,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from scipy.ndimage import binary_dilation
 
 from fercore.data import load, synthfacs
 from fercore.data.ckplus_files import read_emotion, read_facs, read_landmarks
 from fercore.data.synthfacs.face import TEMPLATE
 from fercore.data.synthfacs.tree import CKPLUS_EMOTION_COUNTS
-from fercore.facs import CKPLUS_EMOTIONS, SYNTH_AUS
+from fercore.facs import CKPLUS_EMOTIONS, SYNTH_AUS, au_region
 
 MATLAB_NUMBER = re.compile(r"^(   \d|  -\d)\.\d{7}e[+-]\d{2}$")
 
@@ -138,6 +139,25 @@ def test_each_au_changes_its_own_face_region(au):
         assert centre_y > 0.6, (au, centre_y)
 
 
+@pytest.mark.parametrize("au", SYNTH_AUS)
+def test_each_au_changes_the_face_inside_its_facs_region_only(au):
+    """Against fercore.facs.au_region (what the FAU analysis scores): at intensity E, on three identities,
+    the crop changes inside the AU's region (on the neutral or the moved landmarks) and barely outside it."""
+    changed_inside = 0.0
+    for subject in (1, 5, 8):
+        identity = synthfacs.identity_of(0, subject)
+        neutral, landmarks, box = synthfacs.render_crop(identity, {}, size=96)
+        moved, moved_landmarks, _ = synthfacs.render_crop(identity, {f"AU{au}": 5}, size=96, box=box)
+        diff = np.abs(moved.astype(float) - neutral)
+        region = au_region(au, landmarks, 96) | au_region(au, moved_landmarks, 96)
+        region = binary_dilation(region, iterations=3)  # camera blur and the crop's resampling spread edges
+        outside = diff[~region]
+        assert outside.sum() < 0.15 * diff.sum(), (au, subject, outside.sum() / diff.sum())
+        assert (outside > 8).mean() < 0.01, (au, subject, (outside > 8).sum())  # gray levels
+        changed_inside = max(changed_inside, diff[region].max())
+    assert changed_inside > 25, f"AU{au} barely changes the face"
+
+
 def test_unilateral_au_moves_one_side_only():
     identity = synthfacs.identity_of(0, 2)
     pose = synthfacs.Pose()
@@ -178,3 +198,18 @@ def test_bad_input_is_refused(tmp_path):
         synthfacs.write_tree(occupied, subjects=10, progress=False)
     assert (occupied / "notes.txt").read_text() == "keep me"
     assert [p.name for p in tmp_path.iterdir()] == ["mine"], "no partial tree left behind"
+
+
+def test_a_tree_of_another_renderer_version_is_flagged(tmp_path):
+    import json
+    import warnings
+
+    from fercore.data.synthfacs.tree import VERSION, warn_if_outdated
+
+    (tmp_path / "synthfacs.json").write_text(json.dumps({"version": VERSION - 1}))
+    with pytest.warns(UserWarning, match=f"holds SynthFACS version {VERSION - 1}, this fercore renders version"):
+        warn_if_outdated(tmp_path)
+    (tmp_path / "synthfacs.json").write_text(json.dumps({"version": VERSION}))
+    with warnings.catch_warnings():  # today's version: silent
+        warnings.simplefilter("error")
+        warn_if_outdated(tmp_path)

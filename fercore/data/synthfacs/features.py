@@ -1,0 +1,135 @@
+"""What a SynthFACS face is made of besides skin: eyes, brows, lips, teeth, nostrils and hair.
+
+Each function paints reflectance (albedo, 0-1) on the head's grid (``surface.Grid``) from the
+deformed landmarks; ``render`` then lights it with the shading of the height field. Shapes
+are in face units and follow the 68 landmarks, so every AU that moves a landmark moves them.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from fercore.data.synthfacs.face import Identity
+from fercore.data.synthfacs.surface import Grid, ellipse, line, sample_texture, smooth_curve
+
+SCLERA = 0.78  # reflectance of the white of the eye
+TEETH = 0.8
+
+
+def _curve_y(curve: np.ndarray, u: np.ndarray) -> np.ndarray:
+    """y of a left-to-right curve (k, 2) at each u (clamped at its ends)."""
+    order = np.argsort(curve[:, 0])
+    return np.interp(u, curve[order, 0], curve[order, 1]).astype(np.float32)
+
+
+def skin(grid: Grid, ident: Identity, lm: np.ndarray) -> np.ndarray:
+    """Skin reflectance (ny, nx): tone, blotches, beard shadow (pores are finer than the grid)."""
+    u, v = grid.u, grid.v
+    albedo = ident.skin * (1 + 0.06 * sample_texture("blotch", u, v, 60, ident.texture[0]))
+    if ident.stubble:
+        below_nose = np.clip((v - lm[33, 1] - 0.02) / 0.12, 0, 1)
+        beard = np.clip((v - lm[1, 1] - 0.35 + 1.2 * (np.abs(u) - 0.25)) / 0.3, 0, 1) * below_nose
+        grain = 0.85 + 0.15 * sample_texture("pores", u, v, 150, ident.texture[1])
+        albedo *= 1 - 0.25 * ident.stubble * beard * grain
+    return albedo
+
+
+def brows(albedo: np.ndarray, grid: Grid, ident: Identity, lm: np.ndarray, a) -> None:
+    """Brow hair: a tapered band along each brow, denser where AU4 bunches it."""
+    bands = []
+    for brow in (lm[17:22], lm[22:27][::-1]):
+        curve = smooth_curve(brow, n=4)  # outer -> inner
+        t = np.linspace(0.5, 1.0, len(curve))[:, None] ** 0.7 * ident.brow_width  # thin tail, full head
+        bands.append(np.concatenate([curve - (0, 1) * t / 2, (curve + (0, 1) * t / 2)[::-1]]))
+    cover = grid.mask(bands, blur=0.014)
+    sl = grid.window(0.5 * (lm[17, 0] + lm[26, 0]), float(lm[17:27, 1].mean()), 0.9, 0.2)
+    u, v = grid.u[sl], grid.v[sl]
+    hair = 0.9 + 0.1 * sample_texture("strands", u * 0.3 + v, v * 0.2 - u, 120, ident.texture[2])
+    albedo[sl] *= 1 - np.clip(ident.brow_tone * (1 + 0.15 * a(4)) * hair, 0, 0.95) * cover[sl]
+
+
+def eyes(albedo: np.ndarray, glint: np.ndarray, grid: Grid, ident: Identity, lm: np.ndarray, pose) -> None:
+    """Eyeballs in the lid openings: sclera, iris (fixed in the head, so a raised lid bares white above it),
+    pupil, the shadow of the upper lid and lashes, and a catchlight in ``glint``."""
+    for eye, rest in ((lm[36:42], ident.shape[36:42]), (lm[42:48], ident.shape[42:48])):
+        opening = smooth_curve(eye, closed=True, n=4)
+        cover = grid.mask([opening])
+        width = abs(eye[3, 0] - eye[0, 0])
+        centre = (0.5 * (eye[0, 0] + eye[3, 0]) + pose.gaze[0] * 0.2 * width,
+                  rest[:, 1].mean() - 0.006 + pose.gaze[1] * 0.05)
+        sl = grid.window(centre[0], centre[1], 0.7 * width, 0.5 * width)
+        u, v = grid.u[sl], grid.v[sl]
+        r = np.sqrt((u - centre[0]) ** 2 + (v - centre[1]) ** 2) / (0.21 * width)  # 1 at the limbus
+        ball = SCLERA * (1 - 0.35 * np.clip(np.abs(u - centre[0]) / (0.5 * width), 0, 1) ** 2)
+        iris = ident.iris * (1 - 0.5 * np.clip((r - 0.7) / 0.3, 0, 1)) * (0.85 + 0.15 * np.cos(r * 9))
+        value = np.where(r < 1, iris, ball)
+        value = np.where(r < 0.38, 0.03, value)
+        upper = smooth_curve(eye[:4], n=4)
+        below_lid = np.clip((v - _curve_y(upper, u)) / (0.3 * width), 0, 1)
+        value *= 0.45 + 0.55 * below_lid ** 0.5  # the upper lid shades the eyeball
+        c = cover[sl]
+        albedo[sl] += (value - albedo[sl]) * c
+        glint[sl] += 0.5 * c * np.exp(-((u - centre[0] - 0.05 * width) ** 2 + (v - centre[1] + 0.06 * width) ** 2)
+                                      / (0.035 * width) ** 2)
+        lashes = np.zeros(albedo.shape, np.float32)
+        line(lashes, grid, upper, 0.016, 0.85)
+        line(lashes, grid, smooth_curve(eye[[3, 4, 5, 0]], n=4), 0.008, 0.3)
+        albedo *= 1 - np.clip(lashes, 0, 0.9)
+
+
+def lips(albedo: np.ndarray, grid: Grid, ident: Identity, masks, a) -> None:
+    """Red of the lips (paler when pressed or tightened), a little darker at their inner edge."""
+    upper, lower, _ = masks
+    tone = ident.lip + (1 - ident.lip) * 0.5 * max(a(23), a(24))
+    sl = grid.window(0.0, 0.95, 0.7, 0.6)
+    cover = np.clip(upper[sl] + lower[sl], 0, 1)
+    texture = 1 + 0.04 * sample_texture("strands", grid.v[sl] * 3, grid.u[sl] * 0.3, 250, ident.texture[3])
+    albedo[sl] *= 1 - (1 - tone * texture) * cover
+
+
+def mouth(albedo: np.ndarray, grid: Grid, lm: np.ndarray, masks, a) -> None:
+    """Inside the lips: dark mouth, upper teeth, lower teeth when the jaw or AU16 shows them, tongue."""
+    _, _, opening = masks
+    upper_lip = smooth_curve(lm[60:65], n=4)
+    lower_lip = smooth_curve(lm[[64, 65, 66, 67, 60]], n=4)
+    line(albedo, grid, upper_lip, 0.012, -0.3)  # the line between closed lips
+    if opening.max() < 0.02:
+        return
+    sl = grid.window(lm[62, 0], 0.5 * (lm[62, 1] + lm[66, 1]), 0.5, 0.35)
+    u, v = grid.u[sl], grid.v[sl]
+    top, bottom = _curve_y(upper_lip, u), _curve_y(lower_lip, u)
+    centre, half = 0.5 * (lm[60, 0] + lm[64, 0]), max(0.5 * abs(lm[64, 0] - lm[60, 0]), 0.05)
+    across = np.clip(np.abs(u - centre) / half, 0, 1)
+    gaps = 1 - 0.2 * np.exp(-(((u - centre) / 0.095 - np.round((u - centre) / 0.095)) / 0.1) ** 2)
+    teeth = TEETH * gaps * (1 - 0.75 * across ** 2)  # darker towards the corners
+    upper_teeth = np.clip((top + 0.13 - v) / 0.01, 0, 1) * np.clip((v - top + 0.02) / 0.01, 0, 1)
+    lower_show = np.clip(a(16) + 0.8 * a(27) + 0.6 * a(26) + 0.4 * a(20), 0, 1)
+    lower_teeth = np.clip((v - bottom + 0.08 * lower_show) / 0.01, 0, 1) * (lower_show > 0.05)
+    cavity = 0.06 + 0.12 * np.clip((v - top - 0.2) / 0.15, 0, 1)  # the tongue at the bottom
+    value = np.where(upper_teeth > 0, cavity + (teeth - cavity) * upper_teeth, cavity)
+    value = value + (teeth * 0.85 - value) * lower_teeth
+    c = opening[sl]
+    albedo[sl] += (value - albedo[sl]) * c
+
+
+def nostrils(albedo: np.ndarray, grid: Grid, lm: np.ndarray, a) -> None:
+    """Dark nostrils under the tip, flared by AU9 / AU10 (through the wings' landmarks)."""
+    holes = []
+    for wing, inner in ((31, 32), (35, 34)):
+        c = 0.5 * (lm[wing] + lm[inner]) + (0, -0.012)
+        holes.append(ellipse(c, 0.045, 0.018 + 0.008 * max(a(9), a(10)), 16))
+    albedo *= 1 - 0.75 * grid.mask(holes, blur=0.008)
+
+
+def hair(grid: Grid, ident: Identity) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Hair: (coverage behind and around the head, fringe coverage over the forehead, reflectance)."""
+    vol = ident.hair_volume
+    rx = 1.02 + vol
+    top = ellipse((0, -0.3), rx, 1.25 + vol, 40, np.pi, np.pi * 2)
+    length = max(ident.hair_length, 0.05)
+    behind = grid.mask([np.concatenate([[[-0.9 * rx, length]], top, [[0.9 * rx, length]]])], blur=0.01)
+    curve, parting = ident.hairline_shape
+    u, v = grid.u, grid.v
+    fringe = np.clip((ident.hairline + curve * u ** 2 + parting * u - v) / 0.05, 0, 1)
+    strands = sample_texture("strands", u, v, 150, ident.texture[2])
+    return behind, fringe, ident.hair * (1 + 0.2 * strands)
