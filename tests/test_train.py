@@ -329,8 +329,8 @@ def test_run_directories_of_other_fercore_versions(faceset, tmp_path, monkeypatc
     record = json.loads(config.read_text())
     monkeypatch.setattr(train_module, "_sample_batch", None)  # nothing may be retrained
 
-    # fercore 0.1 (format 1): no format key, execution settings inside, no data identity: migrated, read back.
-    old = {k: v for k, v in record.items() if k not in ("format", "data")}
+    # fercore 0.1 (format 1): no format key, execution settings inside, no arch, no data identity: migrated.
+    old = {k: v for k, v in record.items() if k not in ("format", "data", "arch")}
     config.write_text(json.dumps({**old, "device": "cuda", "mixed_precision": None, "channels_last": True,
                                   "eval_batch_size": 256}))
     assert train(faceset, tiny_config(), tmp_path / "run", progress=False) == first
@@ -339,8 +339,8 @@ def test_run_directories_of_other_fercore_versions(faceset, tmp_path, monkeypatc
     config.write_text(json.dumps({**record, "format": 99}))
     with pytest.raises(RunDirError, match="written by a newer fercore .*config format 99"):
         train(faceset, tiny_config(), tmp_path / "run", progress=False)
-    config.write_text(json.dumps({**record, "arch": "resnet18"}))
-    with pytest.raises(RunDirError, match=r"unknown fields \['arch'\]"):
+    config.write_text(json.dumps({**record, "optimizer": "adam"}))
+    with pytest.raises(RunDirError, match=r"unknown fields \['optimizer'\]"):
         train(faceset, tiny_config(), tmp_path / "run", progress=False)
     config.write_text(json.dumps({k: v for k, v in record.items() if k != "lr"}))
     with pytest.raises(RunDirError, match=r"missing fields \['lr'\]"):
