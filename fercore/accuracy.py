@@ -89,7 +89,8 @@ class TaskRuns:
 
 def collect(dataset: str, data_root: str | os.PathLike | None, run_dir: str | os.PathLike, profile: str = "quick",
             train: str = "all", execution: Execution | None = None, options: dict | None = None,
-            arch: str = DEFAULT_ARCH, progress: bool = True, **overrides) -> list[TaskRuns]:
+            arch: str = DEFAULT_ARCH, cluster: str | None = None, runs_per_gpu: int = 1, progress: bool = True,
+            **overrides) -> list[TaskRuns]:
     """The grid of every task of ``dataset`` (profile's variants x folds), training what is missing.
 
     Args:
@@ -101,6 +102,7 @@ def collect(dataset: str, data_root: str | os.PathLike | None, run_dir: str | os
         execution: device, precision, ... of the runs trained here.
         options: loader options for every task (the task's own protocol wins, e.g. ``classes``).
         arch: a registered architecture; its grids go below ``<run_dir>/<arch>`` (the paper's: ``run_dir``).
+        cluster, runs_per_gpu: train as Ray tasks (``experiment.cross_validate``).
         progress: progress bars.
         **overrides: TrainConfig fields for every run (seed, iterations, ...).
 
@@ -119,7 +121,8 @@ def collect(dataset: str, data_root: str | os.PathLike | None, run_dir: str | os
         done = [c for c in configs if is_finished(store.run_dir_of(folder, c.variant, c.fold))]
         start, trained = time.perf_counter(), 0
         if train == "all" or (train == "main" and k == 0):
-            experiment.cross_validate(faceset, folder, profile, execution=execution, progress=progress, arch=arch,
+            experiment.cross_validate(faceset, folder, profile, execution=execution, cluster=cluster,
+                                      runs_per_gpu=runs_per_gpu, progress=progress, arch=arch,
                                       **{"dataset": dataset, **overrides})
             trained, done = len(configs) - len(done), configs
         if done:

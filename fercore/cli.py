@@ -22,13 +22,14 @@ def main(argv: list[str] | None = None) -> int:
     for add in (_add_synth, _add_info, _add_archs, _add_train, _add_cv, _add_reproduce, _add_demo, _add_bench):
         add(sub)
     args = parser.parse_args(argv)
+    from fercore.cluster import ClusterError
     from fercore.config import RunDirError
     from fercore.data.common import DatasetFormatError
     from fercore.notebooks import NotebookFailed
 
     try:
         return args.run(args) or 0
-    except (_InputError, DatasetFormatError, RunDirError, FileExistsError, FileNotFoundError) as error:
+    except (_InputError, ClusterError, DatasetFormatError, RunDirError, FileExistsError, FileNotFoundError) as error:
         # A damaged or missing dataset, a run directory holding another run: the user's to fix, without a traceback.
         print(f"fercore {args.command}: {error}", file=sys.stderr)
         return 2
@@ -123,6 +124,13 @@ def _add_run_options(p, out_help: str):
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
+def _add_cluster_options(p) -> None:
+    p.add_argument("--cluster", default=None, metavar="ADDRESS",
+                   help="train the runs as Ray tasks: 'local' (Ray on this machine) or a cluster's address "
+                        "(host:6379, ray://host:10001, auto); needs pip install -e '.[cluster]'")
+    p.add_argument("--runs-per-gpu", type=int, default=1, help="with --cluster on CUDA: runs sharing one GPU")
+
+
 def _execution(args):
     from fercore.execution import Execution
 
@@ -178,6 +186,7 @@ def _add_cv(sub):
                    help="default: the profile's (all four)")
     p.add_argument("--folds", nargs="+", type=int, default=None, help="default: the profile's")
     _add_run_options(p, "experiment folder (default runs/<profile>-<dataset>)")
+    _add_cluster_options(p)
 
     def run(args):
         import pandas as pd
@@ -190,8 +199,9 @@ def _add_cv(sub):
         faceset = _faceset(args)
         out = args.out or store.experiment_dir(store.default_run_dir(args.dataset, args.profile),
                                                arch_folder=arch_folder(args.arch))
-        runs = cross_validate(faceset, out, args.profile, args.variants, args.folds, execution,
-                              progress=not args.no_progress, dataset=args.dataset, arch=args.arch, **_overrides(args))
+        runs = cross_validate(faceset, out, args.profile, args.variants, args.folds, execution, cluster=args.cluster,
+                              runs_per_gpu=args.runs_per_gpu, progress=not args.no_progress, dataset=args.dataset,
+                              arch=args.arch, **_overrides(args))
         with pd.option_context("display.float_format", "{:.3f}".format, "display.width", 160):
             print(summarize(runs).to_string(index=False))
         print(f"test accuracy per variant over {runs.fold.nunique()} folds; runs and summary.csv in {out}")
@@ -202,6 +212,7 @@ def _add_cv(sub):
 def _add_reproduce(sub):
     p = sub.add_parser("reproduce", help="the protocol's whole grid, every notebook on it, and a report folder")
     _add_run_options(p, "report folder (default reports/<profile>-<dataset>)")
+    _add_cluster_options(p)
     p.add_argument("--runs", default=None, help="run directory (default runs/<profile>-<dataset>)")
     p.add_argument("--notebooks", nargs="*", default=None, metavar="PREFIX",
                    help="execute only these notebooks (e.g. 00 02); alone: none (default: all)")
@@ -218,7 +229,8 @@ def _add_reproduce(sub):
             raise _InputError(str(error)) from None
         report = reproduce(args.dataset, args.root, args.profile, execution, out=args.out,
                            run_dir=args.runs, notebooks=args.notebooks, seed=seed, options=parse_options(args.options),
-                           arch=args.arch, progress=not args.no_progress, **overrides)
+                           arch=args.arch, cluster=args.cluster, runs_per_gpu=args.runs_per_gpu,
+                           progress=not args.no_progress, **overrides)
         print_report(report)
 
     p.set_defaults(run=run)

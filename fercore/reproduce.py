@@ -51,7 +51,8 @@ class Report:
 def reproduce(dataset: str, root: str | os.PathLike | None = None, profile: str = "quick",
               execution: Execution | None = None, out: str | os.PathLike | None = None,
               run_dir: str | os.PathLike | None = None, notebooks: list[str] | None = None, seed: int = 0,
-              options: dict | None = None, arch: str = DEFAULT_ARCH, progress: bool = True, **overrides) -> Report:
+              options: dict | None = None, arch: str = DEFAULT_ARCH, cluster: str | None = None,
+              runs_per_gpu: int = 1, progress: bool = True, **overrides) -> Report:
     """Run the grid, execute the notebooks on it and write the report folder.
 
     Args:
@@ -65,6 +66,7 @@ def reproduce(dataset: str, root: str | os.PathLike | None = None, profile: str 
         seed: seed of every run and notebook.
         options: loader options (``fercore.data.load``) for the grid.
         arch: a registered architecture; its grid and the notebooks' network (the paper's by default).
+        cluster, runs_per_gpu: train the grid as Ray tasks, locally ("local") or on a cluster (its address).
         progress: progress bars while training.
         **overrides: TrainConfig fields changed for every run (iterations, eval_every, ...): for smoke
             tests; notebook 01 trains with the profile's settings, so it cannot be run with them.
@@ -84,7 +86,8 @@ def reproduce(dataset: str, root: str | os.PathLike | None = None, profile: str 
     # 1. The grid: every task, every variant, the profile's folds; finished runs are read back.
     start = time.perf_counter()
     collected = accuracy.collect(dataset, root, run_dir, profile, train="all", execution=execution,
-                                 options=options, arch=arch, progress=progress, seed=seed, **overrides)
+                                 options=options, arch=arch, cluster=cluster, runs_per_gpu=runs_per_gpu,
+                                 progress=progress, seed=seed, **overrides)
     grid_seconds = time.perf_counter() - start
     trained = sum(t.trained for t in collected)
     total = sum(len(t.runs) for t in collected)

@@ -353,7 +353,7 @@ def test_every_arch_trains_and_its_checkpoint_rebuilds_itself(faceset, tmp_path,
     test predictions the run wrote."""
     from fercore.inference import evaluating, model_inputs
 
-    result = train(faceset, tiny_config(arch=arch, width=0.25), tmp_path, progress=False)
+    result = train(faceset, tiny_config(arch=arch, width=0.25), tmp_path, Execution(precision="fp32"), progress=False)
     assert result.config["arch"] == arch
     model = load_model(tmp_path, device="cpu")
     assert model.arch == arch and model.preprocess.image_size == 32 and not model.training

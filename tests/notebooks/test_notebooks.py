@@ -62,11 +62,13 @@ def test_notebook_00_datasets(run_dir):
 
 def test_notebook_01_training(run_dir):
     from fercore.config import get_profile
+    from fercore.models import get_arch
 
     result = json.loads((run_dir / "01_training.json").read_text())
     quick = get_profile("quick")
     assert (result["variant"], result["fold"], result["profile"]) == ("cnn_ad", 0, "quick")
-    assert (result["config"]["image_size"], result["iterations"]) == (quick.image_size, quick.iterations)
+    size = get_arch("zero_bias_cnn").settings["quick"].image_size
+    assert (result["config"]["image_size"], result["iterations"]) == (size, quick.iterations)
     assert result["n_test"] == len(load("synthfacs").splits[0].test)
     counts = result["confusion_counts"]
     assert sum(map(sum, counts)) == result["n_test"]
