@@ -253,11 +253,11 @@ def _add_demo(sub):
 
 def _add_bench(sub):
     p = sub.add_parser("bench", help="speed and realism benchmarks (print measured rates, ratios and scores)")
-    p.add_argument("what", choices=["synth", "train", "load", "mine", "realism"])
+    p.add_argument("what", choices=["synth", "train", "load", "mine", "grid", "realism"])
     p.add_argument("--root", default=None, help="realism: CK+-layout tree to score (default data/synthfacs)")
     p.add_argument("--subjects", type=int, default=120, help="synth: number of identities")
     p.add_argument("--workers", type=int, default=None, help="synth: processes")
-    p.add_argument("--device", default="cpu", help="train, mine: cpu, cuda, ...")
+    p.add_argument("--device", default="cpu", help="train, mine, grid: cpu, cuda, ...")
     p.add_argument("--profile", default="paper", choices=["quick", "paper"],
                    help="train, mine: model size and batch of this profile (default paper: 96x96, width 1, batch 64)")
     p.add_argument("--steps", type=int, default=None, help="train: timed steps per pipeline")
@@ -272,6 +272,7 @@ def _add_bench(sub):
                    "train": dict(device=args.device, profile=args.profile, steps=args.steps,
                                  arch=args.arch or "zero_bias_cnn"),
                    "mine": dict(device=args.device, profile=args.profile, arch=args.arch), "load": {},
+                   "grid": dict(device=args.device),
                    "realism": dict(root=args.root)}[args.what]
         try:
             bench.run(args.what, **options)

@@ -16,7 +16,7 @@ from torchvision.transforms import functional as TF
 
 from fercore.augment import AugmentConfig, normalize, prepare_batch
 from fercore.config import TrainConfig
-from fercore.execution import Execution, describe_device, synchronize
+from fercore.execution import Execution, cpu_has_native_bf16, describe_device, synchronize
 from fercore.models import ModelConfig, build_model
 from fercore.train import _sample_batch
 
@@ -74,7 +74,32 @@ def bench_train(device: str = "cpu", profile: str = "paper", steps: int | None =
         print(f"  {label:<42} {results[key]['images_per_s']:8.1f} images/s{memory}")
     print(f"  (b)/(a) = {b / a:.2f}  (target >= 0.90)")
     print(f"  (b)/(c) = {b / c:.2f}  (target >= 1.30)")
+    summary["executions"] = compare_executions(images, labels, config, device, warmup, steps)
     return summary
+
+
+def compare_executions(images, labels, config: TrainConfig, device: str, warmup: int, steps: int) -> dict:
+    """fercore's full step (b) under each precision the device can run, with and without channels_last,
+    side by side in this process (interleaved twice; the better of the two timings is kept)."""
+    precisions = ["fp32", "bf16"] + (["fp16"] if torch.device(device).type == "cuda" else [])
+    executions = {f"{p}{', channels_last' if cl else ''}": Execution(device=device, precision=p, channels_last=cl)
+                  for p in precisions for cl in (False, True)}
+    rates = {name: 0.0 for name in executions}
+    for _ in range(2):
+        for name, execution in executions.items():
+            model, optimizer = _fresh_model(config, execution)
+            with _fercore_batches(images, labels, config, device, warmup + steps) as stream:
+                timing = _time_steps(model, optimizer, stream, config, execution, warmup, steps)
+            rates[name] = max(rates[name], timing["images_per_s"])
+    base = rates["fp32, channels_last"]
+    native = "yes" if cpu_has_native_bf16() else "no"
+    print(f"fercore's full step by execution ({'CPU native bf16: ' + native if device == 'cpu' else device}):")
+    for name, rate in rates.items():
+        print(f"  {name:<24} {rate:8.1f} images/s   {rate / base:5.2f}x fp32, channels_last")
+    return {"images_per_s": rates, "bf16_over_fp32": rates["bf16, channels_last"] / base,
+            "cpu_native_bf16": cpu_has_native_bf16()}
+
+
 
 
 def _fresh_model(config: TrainConfig, execution: Execution):
