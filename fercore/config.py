@@ -16,18 +16,42 @@ import hashlib
 import json
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
-from fercore.model import VARIANTS, get_variant
+from fercore.models import DEFAULT_ARCH, get_arch
 
 CONFIG_FORMAT = 2
 # Fields of config.json written by fercore 0.1 (format 1, no "format" key) that are execution
-# settings now. Migration 1 -> 2: drop them; the run's identity is otherwise unchanged, and a
-# format-1 run has no data identity to check.
+# settings now. Migration 1 -> 2: drop them, and the arch is the paper's (the only one then); the
+# run's identity is otherwise unchanged, and a format-1 run has no data identity to check.
 _EXECUTION_FIELDS_V1 = ("device", "mixed_precision", "channels_last", "eval_batch_size")
 MIGRATIONS = {1: "fercore 0.1 run: device, mixed_precision, channels_last and eval_batch_size are execution "
-                 "settings now and are dropped; no data identity is checked"}
+                 "settings now and are dropped; arch is zero_bias_cnn; no data identity is checked"}
+
+
+class Variant(NamedTuple):
+    """What distinguishes the paper's four variants: `a` = augmentation, `d` = dropout (before the classifier)."""
+
+    augment: bool
+    dropout: bool
+
+
+VARIANTS: dict[str, Variant] = {
+    "cnn": Variant(augment=False, dropout=False),
+    "cnn_a": Variant(augment=True, dropout=False),
+    "cnn_d": Variant(augment=False, dropout=True),
+    "cnn_ad": Variant(augment=True, dropout=True),
+}
+
+
+def get_variant(name: str) -> Variant:
+    """The (augment, dropout) flags of a variant name such as ``"cnn_ad"``; ValueError lists the valid ones."""
+    try:
+        return VARIANTS[name]
+    except KeyError:
+        raise ValueError(f"unknown variant {name!r}; valid variants: {', '.join(VARIANTS)}") from None
 
 
 class RunDirError(ValueError):
@@ -39,15 +63,13 @@ class RunDirError(ValueError):
 
 @dataclass(frozen=True)
 class Profile:
-    """A named preset of the settings that trade cost for fidelity (``architecture.md``)."""
+    """A named preset of the settings that trade cost for fidelity (``architecture.md``); the input size,
+    width and lr of each arch under a profile are the arch's (``fercore.models.ARCHS``)."""
 
-    image_size: int  # input side; the FaceSet's 96x96 crops are resized once on the device
-    width: float  # multiplier on the paper's widths (64, 128, 256 filters; 300 fc units)
     iterations: int  # SGD steps per run
     eval_every: int  # validate, keep the best and write last.pt every this many steps
     cell_timeout_s: int  # the longest a notebook cell may run under this profile (FERCORE_CELL_TIMEOUT overrides)
     batch_size: int = 64
-    lr: float = 0.01
     folds: tuple[int, ...] | None = None  # folds a cross-validation runs; None = all of them
     variants: tuple[str, ...] = tuple(VARIANTS)  # variants a cross-validation runs
 
@@ -55,16 +77,19 @@ class Profile:
 PROFILES: dict[str, Profile] = {
     # The authors' settings: 96x96, full width, 31,000 steps of batch 64, checkpoint every 1,000.
     # A cell may train one paper run (notebook 01): about 12.5 h on a 2-core CPU, so a day per cell.
-    "paper": Profile(image_size=96, width=1.0, iterations=31_000, eval_every=1_000, cell_timeout_s=24 * 3600),
-    # Same code path, sized for a 2-core CPU and CI (about 30 s per run, measured): half the input
-    # side and a quarter of the widths (about 1/64 of the paper's FLOPs per image), 1,200 steps,
-    # three folds. With 26x fewer steps the paper's lr 0.01 is still far from converged there, so
-    # quick uses 0.03 (chosen on validation accuracy, cnn_ad, folds 0-2). The longest quick cell
+    "paper": Profile(iterations=31_000, eval_every=1_000, cell_timeout_s=24 * 3600),
+    # Same code path, sized for a 2-core CPU and CI (about 30 s per run of the paper's network, measured):
+    # each arch at half the input side and a fraction of its widths (the paper's network: a quarter, about
+    # 1/64 of its FLOPs per image), 1,200 steps, three folds. The longest quick cell
     # (notebook 02 training 11 runs of the grid) takes 6-9 minutes on 2 idle cores and was seen at
     # 45 on 2 busy ones: an hour is the bound (a retry continues from the runs already finished).
-    "quick": Profile(image_size=48, width=0.25, iterations=1_200, eval_every=100, lr=0.03, folds=(0, 1, 2),
-                     cell_timeout_s=3_600),
+    "quick": Profile(iterations=1_200, eval_every=100, folds=(0, 1, 2), cell_timeout_s=3_600),
 }
+
+
+def arch_folder(arch: str) -> str:
+    """The folder of an arch's runs below a study's run directory: "" for the paper's network, else its name."""
+    return "" if arch == DEFAULT_ARCH else get_arch(arch).name
 
 
 def get_profile(name: str) -> Profile:
@@ -83,11 +108,12 @@ class TrainConfig:
     """Everything that decides one run's result; config.json and both checkpoints carry it."""
 
     dataset: str = "synthfacs"  # name of the FaceSet (its classes and split are checked too: ``data_identity``)
+    arch: str = DEFAULT_ARCH  # a registered architecture (fercore.models.ARCHS)
     variant: str = "cnn_ad"  # cnn, cnn_a, cnn_d or cnn_ad: with augmentation (a), with dropout (d)
     fold: int = 0  # index into faceset.splits: that fold tests, the next one validates, the rest train
     profile: str = "paper"  # the preset the settings below came from (see PROFILES)
     image_size: int = 96  # input side; smaller than the FaceSet's: resized once on the device (area)
-    width: float = 1.0  # multiplier on the paper's widths
+    width: float = 1.0  # multiplier on the arch's channel widths
     iterations: int = 31_000  # SGD steps
     batch_size: int = 64  # images per step, drawn uniformly with replacement from the train split
     lr: float = 0.01  # constant learning rate
@@ -98,15 +124,17 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         get_variant(self.variant)  # fail early on a typo
+        get_arch(self.arch)
         if min(self.iterations, self.batch_size, self.eval_every) < 1:
             raise ValueError("iterations, batch_size and eval_every must be positive")
 
     @classmethod
-    def from_profile(cls, profile: str, **overrides) -> TrainConfig:
-        """A config with the settings of a profile; ``overrides`` set any field (variant, fold, ...)."""
+    def from_profile(cls, profile: str, arch: str = DEFAULT_ARCH, **overrides) -> TrainConfig:
+        """A config with the settings of a profile for ``arch``; ``overrides`` set any field (variant, fold, ...)."""
         p = get_profile(profile)
-        preset = dict(profile=profile, image_size=p.image_size, width=p.width, iterations=p.iterations,
-                      eval_every=p.eval_every, batch_size=p.batch_size, lr=p.lr)
+        settings = get_arch(arch).settings[profile]
+        preset = dict(profile=profile, arch=arch, image_size=settings.image_size, width=settings.width,
+                      lr=settings.lr, iterations=p.iterations, eval_every=p.eval_every, batch_size=p.batch_size)
         unknown = sorted(set(overrides) - {f.name for f in fields(cls)})
         if unknown:
             raise ValueError(f"unknown TrainConfig field(s) {unknown}; fields: {[f.name for f in fields(cls)]}")
@@ -148,6 +176,7 @@ def read_config(path: str | Path) -> tuple[TrainConfig, dict | None]:
     if version == 1:
         for name in _EXECUTION_FIELDS_V1:
             stored.pop(name, None)
+        stored.setdefault("arch", DEFAULT_ARCH)
     data = stored.pop("data", None)
     known = {f.name for f in fields(TrainConfig)}
     unknown, missing = sorted(set(stored) - known), sorted(known - set(stored))
@@ -168,5 +197,5 @@ def differences(stored: TrainConfig, stored_data: dict | None, config: TrainConf
     return changes
 
 
-__all__ = ["CONFIG_FORMAT", "MIGRATIONS", "PROFILES", "Profile", "RunDirError", "TrainConfig", "config_record",
-           "data_identity", "differences", "get_profile", "read_config"]
+__all__ = ["CONFIG_FORMAT", "MIGRATIONS", "PROFILES", "VARIANTS", "Profile", "RunDirError", "TrainConfig", "Variant",
+           "arch_folder", "config_record", "data_identity", "differences", "get_profile", "get_variant", "read_config"]

@@ -4,11 +4,14 @@ None of this is part of a run's identity (``fercore.config``): it is recorded in
 finished run is read back whatever execution settings the reader uses.
 
 Precision ``"auto"`` picks what the device does well: on CUDA, bf16 autocast where the GPU supports
-it (``torch.cuda.is_bf16_supported()``), else fp16 autocast with a gradient scaler; on a CPU, fp32.
+it (``torch.cuda.is_bf16_supported()``), else fp16 autocast with a gradient scaler; on a CPU, bf16
+autocast where the CPU computes bf16 natively (AVX-512 BF16 or AMX, ``cpu_has_native_bf16``), else
+fp32 (emulated bf16 is slower than fp32).
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import platform
 from collections.abc import Iterator
@@ -49,7 +52,7 @@ class Execution:
             return self.precision
         if device.type == "cuda":
             return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
-        return "fp32"
+        return "bf16" if cpu_has_native_bf16() else "fp32"
 
     def autocast(self):
         """The autocast context of this precision (a no-op context for fp32)."""
@@ -72,6 +75,17 @@ class Execution:
         return {"device": self.device, "device_name": device_name(self.torch_device),
                 "precision": self.resolved_precision(), "channels_last": self.channels_last,
                 "eval_batch_size": self.eval_batch_size, "deterministic": self.deterministic}
+
+
+@functools.cache
+def cpu_has_native_bf16() -> bool:
+    """Whether this CPU computes bf16 in hardware (AVX-512 BF16 or AMX-BF16 in /proc/cpuinfo's flags)."""
+    try:
+        with open("/proc/cpuinfo") as cpuinfo:
+            flags = next((line.split(":", 1)[1].split() for line in cpuinfo if line.startswith("flags")), [])
+    except OSError:
+        return False
+    return bool({"avx512_bf16", "amx_bf16"} & set(flags))
 
 
 @contextmanager
@@ -118,4 +132,5 @@ def synchronize(device: torch.device | str) -> None:
         torch.cuda.synchronize(device)
 
 
-__all__ = ["PRECISIONS", "Execution", "describe_device", "deterministic_mode", "device_name", "synchronize"]
+__all__ = ["PRECISIONS", "Execution", "cpu_has_native_bf16", "describe_device", "deterministic_mode", "device_name",
+           "synchronize"]

@@ -5,34 +5,34 @@
 
 Finished runs (those with result.json) are never retrained, so an interrupted cross-validation is
 continued by running it again, and a run that notebook 01 trained is reused by the later ones.
-With several GPUs, each takes whole runs (one process per GPU); otherwise runs go one after another.
+Runs go one after another, or as Ray tasks on a local Ray instance or a cluster (``fercore.cluster``).
 """
 
 from __future__ import annotations
 
 import os
-from concurrent.futures import ProcessPoolExecutor, as_completed
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import torch
 
 from fercore import store
 from fercore.config import TrainConfig, get_profile
 from fercore.data.faceset import FaceSet
 from fercore.execution import Execution
+from fercore.models import DEFAULT_ARCH
 from fercore.progress import tqdm
 from fercore.store import RunFiles, run_dir_of
 from fercore.train import is_finished, load_result, train
 
 
-def plan(faceset: FaceSet, profile: str = "quick", variants=None, folds=None, **overrides) -> list[TrainConfig]:
+def plan(faceset: FaceSet, profile: str = "quick", variants=None, folds=None, arch: str = DEFAULT_ARCH,
+         **overrides) -> list[TrainConfig]:
     """The runs of a cross-validation, variant by variant, fold by fold.
 
     Args:
         faceset: the dataset (its name and number of folds are used).
         profile: "quick" or "paper"; its variants and folds are the default.
+        arch: a registered architecture (its settings under the profile).
         variants, folds: subsets to run instead of the profile's.
         **overrides: TrainConfig fields for every run (seed, iterations, ...).
     """
@@ -44,12 +44,12 @@ def plan(faceset: FaceSet, profile: str = "quick", variants=None, folds=None, **
     if bad := [k for k in folds if not 0 <= k < len(faceset.splits)]:
         raise ValueError(f"folds {bad} do not exist: {faceset.name} has {len(faceset.splits)} folds")
     overrides.setdefault("dataset", faceset.name)
-    return [TrainConfig.from_profile(profile, variant=v, fold=k, **overrides) for v in variants for k in folds]
+    return [TrainConfig.from_profile(profile, arch, variant=v, fold=k, **overrides) for v in variants for k in folds]
 
 
 def cross_validate(faceset: FaceSet, experiment_dir: str | os.PathLike, profile: str = "quick", variants=None,
-                   folds=None, execution: Execution | None = None, progress: bool = True,
-                   **overrides) -> pd.DataFrame:
+                   folds=None, execution: Execution | None = None, cluster: str | None = None, runs_per_gpu: int = 1,
+                   progress: bool = True, **overrides) -> pd.DataFrame:
     """Train every run of ``plan(...)`` that is not finished yet, then summarise.
 
     Args:
@@ -57,6 +57,9 @@ def cross_validate(faceset: FaceSet, experiment_dir: str | os.PathLike, profile:
         experiment_dir: the experiment folder (runs go to ``<variant>/fold<k>`` below it).
         profile, variants, folds, **overrides: as for ``plan`` (e.g. ``seed=1``, ``iterations=10``).
         execution: device, precision, ... of every run (default: the CPU).
+        cluster: None: the runs one after another in this process; "local" or a Ray cluster's address: every
+            run a Ray task (``fercore.cluster``), several side by side.
+        runs_per_gpu: with a cluster on CUDA, runs that share one GPU.
         progress: progress bars (one per run, and one over the runs).
 
     Returns:
@@ -68,10 +71,10 @@ def cross_validate(faceset: FaceSet, experiment_dir: str | os.PathLike, profile:
         raise ValueError("nothing to run: no variants or no folds")
     execution = execution or Execution()
     todo = [c for c in configs if not is_finished(run_dir_of(experiment_dir, c.variant, c.fold))]
-    # device="cuda" (no index) on a machine with several GPUs: one process per GPU.
-    gpus = torch.cuda.device_count() if execution.torch_device == torch.device("cuda") else 0
-    if gpus > 1 and len(todo) > 1:
-        train_in_parallel(faceset, todo, experiment_dir, execution, workers=list(range(gpus)), progress=progress)
+    if cluster and todo:
+        from fercore.cluster import train_grid  # imports Ray: only with a cluster
+
+        train_grid(faceset, todo, experiment_dir, execution, cluster, runs_per_gpu, progress)
     else:
         for config in tqdm(todo, desc="cross-validation", unit="run", disable=not progress or len(todo) < 2):
             train(faceset, config, run_dir_of(experiment_dir, config.variant, config.fold), execution,
@@ -166,45 +169,6 @@ def histories(experiment_dir: str | os.PathLike, runs: pd.DataFrame) -> pd.DataF
         metrics = pd.read_csv(RunFiles(run_dir_of(experiment_dir, r.variant, r.fold)).metrics)
         tables.append(metrics.assign(variant=r.variant, fold=r.fold, selected=metrics["iteration"] == r.best_iteration))
     return pd.concat(tables, ignore_index=True)
-
-
-# ----------------------------------------------------------------------------- several GPUs
-
-
-def train_in_parallel(faceset: FaceSet, configs: list[TrainConfig], experiment_dir: str | os.PathLike,
-                      execution: Execution, workers: list[int | None], progress: bool = True) -> None:
-    """Train ``configs`` in one process per entry of ``workers``, each taking the next run when free.
-
-    Args:
-        workers: a CUDA device index per process (that process's ``"cuda"``); None leaves the
-            device alone (CPU processes, used by the tests to exercise this path).
-    """
-    context = torch.multiprocessing.get_context("spawn")  # CUDA cannot be forked
-    slots = context.Queue()
-    for worker in workers:
-        slots.put(worker)
-    with ProcessPoolExecutor(len(workers), mp_context=context, initializer=_start_worker,
-                             initargs=(slots, faceset)) as pool:
-        jobs = [pool.submit(_train_in_worker, c, run_dir_of(experiment_dir, c.variant, c.fold), execution)
-                for c in configs]
-        for job in tqdm(as_completed(jobs), total=len(jobs), desc="cross-validation", unit="run",
-                        disable=not progress):
-            job.result()  # re-raises a worker's exception here
-
-
-_worker_faceset: FaceSet | None = None  # set once per worker process by _start_worker
-
-
-def _start_worker(slots, faceset: FaceSet) -> None:
-    global _worker_faceset
-    _worker_faceset = faceset
-    gpu = slots.get()
-    if gpu is not None:
-        torch.cuda.set_device(gpu)  # "cuda" in this process now means that GPU
-
-
-def _train_in_worker(config: TrainConfig, run_dir: Path, execution: Execution) -> float:
-    return train(_worker_faceset, config, run_dir, execution, progress=False).test_accuracy
 
 
 # ----------------------------------------------------------------------------- ordering

@@ -13,11 +13,11 @@ Run every analysis on a random-weight network of the same architecture as the co
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-import torch.nn.functional as F
 from scipy.stats import false_discovery_control, hypergeom
 from torch import nn
 
@@ -158,12 +158,13 @@ def spatial_alignment(top: pd.DataFrame, faceset: FaceSet, field: units.Receptiv
 
 
 def dissection_iou(model: nn.Module, faceset: FaceSet, top: pd.DataFrame, layer: str, pairs: pd.DataFrame,
-                   regions: RegionCache | None = None, threshold: float = 0.5) -> pd.DataFrame:
+                   regions: RegionCache | None = None, threshold: float = 0.5,
+                   preprocess: Callable | None = None) -> pd.DataFrame:
     """Network-dissection IoU between a filter's active area and an AU region, on its top-k images.
 
-    The filter's map on each top image is upsampled to the crop and thresholded at
-    ``threshold`` x its peak on that image; IoU = summed intersection / summed union over the
-    top-k images.
+    The filter's map on each top image is laid on the crop by its receptive-field geometry
+    (``units.maps_on_faces``, right for any padding) and thresholded at ``threshold`` x its peak on
+    that image; IoU = summed intersection / summed union over the top-k images.
 
     Args:
         pairs: rows with filter and AU (e.g. each filter's best AU).
@@ -172,13 +173,14 @@ def dissection_iou(model: nn.Module, faceset: FaceSet, top: pd.DataFrame, layer:
         ``pairs`` with an ``iou`` column.
     """
     regions = regions or RegionCache(faceset)
-    size = faceset.image_size
+    field = units.receptive_field(model, layer, preprocess, faceset.image_size)
+    scale = units.input_scale(model, faceset, preprocess)
     ious = []
     for f, au in pairs[["filter", "AU"]].itertuples(index=False):
         images = top.loc[top["filter"] == f, "image"].to_numpy()
         inter = union = 0
-        for batch, maps in units.layer_maps(model, faceset, layer, images, channels=[f]):
-            maps = F.interpolate(maps, size=(size, size), mode="bilinear", align_corners=False)[:, 0]
+        for batch, maps in units.layer_maps(model, faceset, layer, images, channels=[f], preprocess=preprocess):
+            maps = units.maps_on_faces(maps, field, scale, faceset.image_size)[:, 0]  # (b, S, S)
             peak = maps.flatten(1).amax(dim=1).clamp_min(1e-12)[:, None, None]
             active = (maps >= threshold * peak).cpu().numpy()  # (b, size, size)
             masks = np.stack([regions(i, au) for i in batch])
@@ -214,9 +216,10 @@ def recovery(enrich: pd.DataFrame, align: pd.DataFrame, min_images: int = 20, q_
 
 # ---- decoding AUs from features ----
 
-def pooled_features(model: nn.Module, faceset: FaceSet, layer: str = "conv3") -> np.ndarray:
-    """(N, C) peak activation of every filter of ``layer`` on every image (global max pool)."""
-    peaks = [maps.flatten(2).amax(dim=2).cpu().numpy() for _, maps in units.layer_maps(model, faceset, layer)]
+def pooled_features(model: nn.Module, faceset: FaceSet, layer: str, preprocess: Callable | None = None) -> np.ndarray:
+    """(N, C) peak activation of every channel of ``layer`` on every image (global max pool)."""
+    peaks = [maps.flatten(2).amax(dim=2).cpu().numpy()
+             for _, maps in units.layer_maps(model, faceset, layer, preprocess=preprocess)]
     return np.concatenate(peaks)  # (N, C)
 
 
@@ -254,8 +257,9 @@ def probes(features: np.ndarray, faceset: FaceSet, n_folds: int = 5, min_images:
 
 # ---- counterfactuals on SynthFACS ----
 
-def counterfactual_selectivity(model: nn.Module, aus: list[int], n_faces: int = 24, intensity: float = 4,
-                               layer: str = "conv3", seed: int = 0, progress: bool = True) -> pd.DataFrame:
+def counterfactual_selectivity(model: nn.Module, aus: list[int], layer: str, n_faces: int = 24, intensity: float = 4,
+                               seed: int = 0, progress: bool = True,
+                               preprocess: Callable | None = None) -> pd.DataFrame:
     """Render faces with one AU off and on, and measure how each filter's peak activation changes.
 
     Every face (a random SynthFACS identity, pose and scene) is cut with its neutral crop box,
@@ -282,7 +286,7 @@ def counterfactual_selectivity(model: nn.Module, aus: list[int], n_faces: int = 
     faceset = make_faceset("counterfactual", np.stack(crops)[:, None], np.zeros(n), ["face"],
                            subjects=np.repeat(np.arange(n_faces), 1 + len(aus)), meta=pd.DataFrame({"face": range(n)}),
                            splits=[], protocol={})
-    peaks = pooled_features(model, faceset, layer)
+    peaks = pooled_features(model, faceset, layer, preprocess)
     peaks = peaks.reshape(n_faces, 1 + len(aus), -1)  # (faces, 1 + A, C)
     delta = peaks[:, 1:] - peaks[:, :1]  # (faces, A, C)
     spread = peaks.reshape(-1, peaks.shape[-1]).std(axis=0) + 1e-6  # (C,)
@@ -299,6 +303,7 @@ def counterfactual_selectivity(model: nn.Module, aus: list[int], n_faces: int = 
 class Analysis:
     """Everything ``analyse`` measured for one network."""
 
+    layer: str
     top: pd.DataFrame  # units.mine_topk table
     enrichment: pd.DataFrame  # per (filter, AU)
     alignment: pd.DataFrame  # per (filter, AU)
@@ -307,15 +312,44 @@ class Analysis:
     iou: pd.DataFrame  # dissection IoU of each AU's best filter
 
 
-def analyse(model: nn.Module, faceset: FaceSet, layer: str = "conv3", k: int = 30, min_images: int = 20,
-            q_max: float = 0.01, min_inside: float = 0.6, by_emotion: bool = True, progress: bool = True) -> Analysis:
-    """Mine, test enrichment, measure alignment and recovery for one network on FACS-coded frames."""
-    top = units.mine_topk(model, faceset, layer, k=k, progress=progress)
+def analyse(model: nn.Module, faceset: FaceSet, layer: str | None = None, k: int = 30, min_images: int = 20,
+            q_max: float = 0.01, min_inside: float = 0.6, by_emotion: bool = True, progress: bool = True,
+            preprocess: Callable | None = None) -> Analysis:
+    """Mine, test enrichment, measure alignment and recovery for one network on FACS-coded frames.
+
+    Args:
+        model: any network (``preprocess`` turns uint8 faces into its input if it is not one of fercore's).
+        layer: a module's dotted name; None: ``units.default_layer`` (the last convolution with a map of 3x3 or more).
+    """
+    layer = layer or units.default_layer(model, preprocess, faceset.image_size)
+    top = units.mine_topk(model, faceset, layer, k=k, progress=progress, preprocess=preprocess)
     enrich = enrichment(top, faceset, by_emotion=by_emotion)
     regions = RegionCache(faceset)
-    field = units.receptive_field(model, layer)
-    align = spatial_alignment(top, faceset, field, units.input_scale(model, faceset), regions=regions)
+    field = units.receptive_field(model, layer, preprocess, faceset.image_size)
+    align = spatial_alignment(top, faceset, field, units.input_scale(model, faceset, preprocess), regions=regions)
     score, table = recovery(enrich, align, min_images, q_max, min_inside)
     pairs = table.reset_index()[["filter", "AU"]]
-    iou = dissection_iou(model, faceset, top, layer, pairs, regions=regions)
-    return Analysis(top=top, enrichment=enrich, alignment=align, score=score, recovery=table, iou=iou)
+    iou = dissection_iou(model, faceset, top, layer, pairs, regions=regions, preprocess=preprocess)
+    return Analysis(layer=layer, top=top, enrichment=enrich, alignment=align, score=score, recovery=table, iou=iou)
+
+
+def scores_by_layer(networks: dict[str, nn.Module], faceset: FaceSet, layers: list[str], k: int = 30,
+                    min_images: int = 20, seed: int = 0, progress: bool = True,
+                    preprocess: Callable | None = None) -> pd.DataFrame:
+    """The AU scores of every network at every layer (for views over depth, e.g. trained against random).
+
+    Returns:
+        One row per (network, layer): network, layer, depth (position in ``layers``), recovery (``analyse``'s
+        score, enrichment not conditioned on the emotion), probe_auc (mean over AUs of ``probes`` on the
+        layer's pooled features), iou (mean dissection IoU of each AU's best filter).
+    """
+    rows = []
+    for name, model in networks.items():
+        for depth, layer in enumerate(layers):
+            a = analyse(model, faceset, layer, k=k, min_images=min_images, by_emotion=False, progress=progress,
+                        preprocess=preprocess)
+            probe = probes(pooled_features(model, faceset, layer, preprocess), faceset, min_images=min_images,
+                           seed=seed)
+            rows.append({"network": name, "layer": layer, "depth": depth, "recovery": a.score,
+                         "probe_auc": float(probe["auc"].mean()), "iou": float(a.iou["iou"].mean())})
+    return pd.DataFrame(rows)

@@ -8,14 +8,14 @@ mode uses ``evaluating``, which restores the caller's mode afterwards.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
 
 import numpy as np
 import torch
 from torch import nn
 
-from fercore.augment import normalize, resize
+from fercore.models.base import PaperInput
 
 DEFAULT_BATCH = 128  # images per forward pass in inspection and analysis
 
@@ -38,15 +38,24 @@ def model_device(model: nn.Module) -> torch.device:
     return next(model.parameters()).device
 
 
-def model_inputs(images: torch.Tensor, model: nn.Module) -> torch.Tensor:
-    """uint8 faces (B, 1, S, S) -> the normalised input the model was trained on (B, 1, s, s).
+def preprocess_of(model: nn.Module, preprocess: Callable | None = None) -> Callable:
+    """The function from uint8 faces (B, 1, S, S) to the model's input: ``preprocess`` if given, else the one a
+    fercore model carries (``model.preprocess``), else the paper's scaling at ``model.config.image_size``."""
+    if preprocess is not None:
+        return preprocess
+    if getattr(model, "preprocess", None) is not None:
+        return model.preprocess
+    size = getattr(getattr(model, "config", None), "image_size", None)
+    if size is None:
+        raise ValueError(f"{type(model).__name__} carries no input preprocessing: pass preprocess=, a function from "
+                         "uint8 faces (B, 1, S, S) to the model's input (e.g. fercore.models.PaperInput(48))")
+    return PaperInput(size)
 
-    Resizes to the model's ``config.image_size`` exactly as training does (``augment.resize``),
-    on the model's device.
-    """
-    x = images.to(model_device(model))
-    size = getattr(getattr(model, "config", None), "image_size", x.shape[-1])
-    return normalize(resize(x, size))
+
+def model_inputs(images: torch.Tensor, model: nn.Module, preprocess: Callable | None = None) -> torch.Tensor:
+    """uint8 faces (B, 1, S, S) -> the input the model was trained on, on the model's device (``preprocess_of``;
+    for fercore's models: resized as training does, ``augment.resize``, and normalised)."""
+    return preprocess_of(model, preprocess)(images.to(model_device(model)))
 
 
 def batches(index, batch_size: int = DEFAULT_BATCH) -> Iterator[np.ndarray]:
@@ -56,4 +65,4 @@ def batches(index, batch_size: int = DEFAULT_BATCH) -> Iterator[np.ndarray]:
         yield index[start:start + batch_size]
 
 
-__all__ = ["DEFAULT_BATCH", "batches", "evaluating", "model_device", "model_inputs"]
+__all__ = ["DEFAULT_BATCH", "batches", "evaluating", "model_device", "model_inputs", "preprocess_of"]

@@ -28,6 +28,7 @@ from pathlib import Path
 
 from fercore import accuracy, store
 from fercore.execution import Execution
+from fercore.models import DEFAULT_ARCH
 from fercore.notebooks import execute_all, numbered_notebooks
 
 
@@ -50,7 +51,8 @@ class Report:
 def reproduce(dataset: str, root: str | os.PathLike | None = None, profile: str = "quick",
               execution: Execution | None = None, out: str | os.PathLike | None = None,
               run_dir: str | os.PathLike | None = None, notebooks: list[str] | None = None, seed: int = 0,
-              options: dict | None = None, progress: bool = True, **overrides) -> Report:
+              options: dict | None = None, arch: str = DEFAULT_ARCH, cluster: str | None = None,
+              runs_per_gpu: int = 1, progress: bool = True, **overrides) -> Report:
     """Run the grid, execute the notebooks on it and write the report folder.
 
     Args:
@@ -63,6 +65,8 @@ def reproduce(dataset: str, root: str | os.PathLike | None = None, profile: str 
         notebooks: name prefixes of the notebooks to execute (``["00", "02"]``); None: all; []: none.
         seed: seed of every run and notebook.
         options: loader options (``fercore.data.load``) for the grid.
+        arch: a registered architecture; its grid and the notebooks' network (the paper's by default).
+        cluster, runs_per_gpu: train the grid as Ray tasks, locally ("local") or on a cluster (its address).
         progress: progress bars while training.
         **overrides: TrainConfig fields changed for every run (iterations, eval_every, ...): for smoke
             tests; notebook 01 trains with the profile's settings, so it cannot be run with them.
@@ -82,7 +86,8 @@ def reproduce(dataset: str, root: str | os.PathLike | None = None, profile: str 
     # 1. The grid: every task, every variant, the profile's folds; finished runs are read back.
     start = time.perf_counter()
     collected = accuracy.collect(dataset, root, run_dir, profile, train="all", execution=execution,
-                                 options=options, progress=progress, seed=seed, **overrides)
+                                 options=options, arch=arch, cluster=cluster, runs_per_gpu=runs_per_gpu,
+                                 progress=progress, seed=seed, **overrides)
     grid_seconds = time.perf_counter() - start
     trained = sum(t.trained for t in collected)
     total = sum(len(t.runs) for t in collected)
@@ -92,7 +97,7 @@ def reproduce(dataset: str, root: str | os.PathLike | None = None, profile: str 
     # 2. The notebooks, on the finished grid (notebook 02 finds every run finished).
     executed = execute_all(run_dir, dataset=dataset, data_root=str(root) if root else None, options=options,
                            profile=profile, device=execution.device, seed=seed, only=notebooks,
-                           out_dir=report.notebooks, extra={"overrides": overrides})
+                           out_dir=report.notebooks, extra={"overrides": overrides, "arch": arch})
 
     # 3. The report: HTML copies, figures, result files.
     html = [_to_html(path) for path in executed]
@@ -103,7 +108,7 @@ def reproduce(dataset: str, root: str | os.PathLike | None = None, profile: str 
                     training_seconds=float(sum(t.runs["seconds"].sum() for t in collected)),
                     notebooks=[str(p) for p in executed], html=[str(p) for p in html],
                     figures=[str(p) for p in figures], summary=str(report.summary))
-    store.write_json(report.record, {"dataset": dataset, "root": root, "profile": profile, "seed": seed,
+    store.write_json(report.record, {"dataset": dataset, "root": root, "profile": profile, "arch": arch, "seed": seed,
                                      "execution": execution.record(), "options": options or {}, "overrides": overrides,
                                      "tasks": [t.task.label for t in collected], **vars(result)})
     return result

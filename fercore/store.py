@@ -86,9 +86,10 @@ def default_report_dir(dataset: str, profile: str) -> Path:
     return reports_dir() / f"{profile}-{dataset}"
 
 
-def experiment_dir(run_dir: str | os.PathLike, task_folder: str = "") -> Path:
-    """The folder of one task's grid below a study's run directory (the main task: the run directory itself)."""
-    return Path(run_dir) / task_folder
+def experiment_dir(run_dir: str | os.PathLike, task_folder: str = "", arch_folder: str = "") -> Path:
+    """The folder of one task's grid of one arch below a study's run directory: ``<run_dir>[/<arch>][/<task>]``
+    (the paper's network on the main task: the run directory itself; ``fercore.config.arch_folder``)."""
+    return Path(run_dir) / arch_folder / task_folder
 
 
 def run_dir_of(experiment: str | os.PathLike, variant: str, fold: int) -> Path:

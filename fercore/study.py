@@ -18,9 +18,10 @@ from pathlib import Path
 from torch import nn
 
 from fercore import store
-from fercore.config import TrainConfig
+from fercore.config import TrainConfig, arch_folder
 from fercore.data.faceset import FaceSet
 from fercore.execution import Execution
+from fercore.models import DEFAULT_ARCH
 from fercore.train import TrainResult, load_model, load_result, train
 
 
@@ -35,6 +36,7 @@ class Study:
     device: str = "cpu"
     seed: int = 0
     options: dict = field(default_factory=dict)  # loader options for every FaceSet of the study
+    arch: str = DEFAULT_ARCH  # the registered architecture whose runs the study reads and trains
     _facesets: dict = field(default_factory=dict, init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -59,12 +61,13 @@ class Study:
 
     def run_files(self, variant: str, fold: int, task_folder: str = "") -> store.RunFiles:
         """The files of one run of the study's grid (``task_folder``: "" for the main task, "classes6", ...)."""
-        return store.RunFiles(store.run_dir_of(store.experiment_dir(self.run_dir, task_folder), variant, fold))
+        folder = store.experiment_dir(self.run_dir, task_folder, arch_folder(self.arch))
+        return store.RunFiles(store.run_dir_of(folder, variant, fold))
 
     def train_config(self, variant: str, fold: int, **overrides) -> TrainConfig:
         """The profile's config for one run, with the study's dataset and seed."""
-        return TrainConfig.from_profile(self.profile, **{"dataset": self.dataset, "variant": variant, "fold": fold,
-                                                          "seed": self.seed, **overrides})
+        return TrainConfig.from_profile(self.profile, self.arch, **{"dataset": self.dataset, "variant": variant,
+                                                                    "fold": fold, "seed": self.seed, **overrides})
 
     def train(self, variant: str, fold: int, progress: bool = True) -> TrainResult:
         """Train (or read back, or resume) one run of the main task on the study's device."""

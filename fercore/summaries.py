@@ -148,6 +148,7 @@ class NeuronsSummary:
     """Notebook 03: what was mined, the receptive fields, the mining checks, the figures."""
 
     NOTEBOOK: ClassVar[str] = "03_neuron_visualization"
+    arch: str
     variant: str
     fold: int
     layer: str
@@ -165,6 +166,7 @@ class FauSummary:
     """Notebook 04: the FAU analysis of the trained network and its controls."""
 
     NOTEBOOK: ClassVar[str] = "04_fau_analysis"
+    arch: str
     variant: str
     fold: int
     layer: str
@@ -182,4 +184,17 @@ class FauSummary:
     counterfactual_best_selectivity: dict
 
 
-__all__ = ["BenchmarkSummary", "DatasetsSummary", "FauSummary", "NeuronsSummary", "TrainingSummary"]
+@dataclass
+class ArchitecturesSummary:
+    """Notebook 05: every arch's accuracy on one fold, and its AU scores layer by layer against its random copy."""
+
+    NOTEBOOK: ClassVar[str] = "05_architectures"
+    variant: str
+    fold: int
+    k: int
+    archs: list  # arch, parameters, test_accuracy, seconds, best_layer, recovery trained / random there
+    scores: list  # fau.scores_by_layer rows with an arch column
+
+
+__all__ = ["ArchitecturesSummary", "BenchmarkSummary", "DatasetsSummary", "FauSummary", "NeuronsSummary",
+           "TrainingSummary"]

@@ -1,4 +1,4 @@
-"""One training run of the zero-bias CNN: loop, validation-based selection, checkpoints, resume.
+"""One training run of any registered arch: loop, validation-based selection, checkpoints, resume.
 
 ``train(faceset, config, run_dir)`` reads top to bottom: the fold's train and validation images
 go to the device once (uint8); every step samples a batch with replacement (as the authors did),
@@ -35,11 +35,11 @@ from torch import nn
 
 from fercore import store
 from fercore.augment import AugmentConfig, prepare_batch, resize
-from fercore.config import RunDirError, TrainConfig, config_record, data_identity, differences, read_config
+from fercore.config import RunDirError, TrainConfig, config_record, data_identity, differences, get_variant, read_config
 from fercore.data.faceset import FaceSet
 from fercore.execution import Execution, deterministic_mode, device_name
 from fercore.inference import batches, evaluating
-from fercore.model import ModelConfig, ZeroBiasCNN, build_model, get_variant
+from fercore.models import DEFAULT_ARCH, ModelConfig, PaperInput, build_model
 from fercore.progress import tqdm
 from fercore.store import RunFiles
 
@@ -91,17 +91,19 @@ def load_result(run_dir) -> TrainResult:
     return TrainResult(**{**data, "run_dir": str(run_dir)})
 
 
-def load_model(path, device: str = "cpu") -> ZeroBiasCNN:
+def load_model(path, device: str = "cpu") -> nn.Module:
     """Rebuild a trained model (eval mode) from a checkpoint alone, on any device: a run directory
-    (its best.pt) or a .pt file."""
+    (its best.pt) or a .pt file. The checkpoint names its arch and input preprocessing."""
     path = Path(path)
     file = RunFiles(path).best if path.is_dir() or not path.suffix else path
     if not file.exists():
         raise FileNotFoundError(f"no trained model at {file}: train one first "
                                 "(notebook 01_training.ipynb, `fercore train` or `fercore cv`)")
     checkpoint = torch.load(file, map_location=device, weights_only=True)
-    model = ZeroBiasCNN(ModelConfig(**checkpoint["model_config"]))
+    model = build_model(ModelConfig(**checkpoint["model_config"]), arch=checkpoint.get("arch", DEFAULT_ARCH))
     model.load_state_dict(checkpoint["model"])
+    if "preprocess" in checkpoint:
+        model.preprocess = PaperInput.from_record(checkpoint["preprocess"])
     return model.to(device).eval()
 
 
@@ -160,11 +162,11 @@ class _Run:
         self.val_x, self.val_y = _to_device(faceset, split.val, config.image_size, device)  # (Nva, 1, S, S)
         variant = get_variant(config.variant)
         self.augment = AugmentConfig() if variant.augment else None
-        # The paper's init (on the CPU, so every device starts from the same weights), SGD with
+        # The arch's init (on the CPU, so every device starts from the same weights), SGD with
         # momentum and weight decay on all parameters, constant learning rate.
         self.model_config = ModelConfig(n_classes=len(faceset.classes), image_size=config.image_size,
                                         width=config.width, dropout=variant.dropout)
-        model = build_model(self.model_config, seed=config.seed).to(device)
+        model = build_model(self.model_config, seed=config.seed, arch=config.arch).to(device)
         self.model = model.to(memory_format=torch.channels_last) if execution.channels_last else model
         self.optimizer = torch.optim.SGD(self.model.parameters(), lr=config.lr, momentum=config.momentum,
                                          weight_decay=config.weight_decay)
@@ -230,8 +232,10 @@ class _Run:
         best = state["best"]
         if best is None or (val_acc, -val_loss) > (best["val_acc"], -best["val_loss"]):
             state["best"] = row
-            _save(self.files.best, {"model": self.model.state_dict(), "model_config": asdict(self.model_config),
-                                    "config": asdict(self.config), "iteration": step, "val_acc": val_acc})
+            _save(self.files.best, {"model": self.model.state_dict(), "arch": self.config.arch,
+                                    "model_config": asdict(self.model_config),
+                                    "preprocess": self.model.preprocess.record(), "config": asdict(self.config),
+                                    "iteration": step, "val_acc": val_acc})
         with store.atomic_path(self.files.metrics) as tmp:
             pd.DataFrame(state["history"]).to_csv(tmp, index=False)
         _save(self.files.last, self._snapshot())

@@ -1,21 +1,22 @@
-"""Neuron inspection: what each convolutional filter responds to, mined from a whole dataset.
+"""Neuron inspection of any network: what each unit of a layer responds to, mined from a whole dataset.
 
+- ``layers``: every module of a model by dotted name, with its output shape and receptive field;
+  ``default_layer``: the last convolution whose map is at least 3x3.
 - ``record``: a context manager that records layer outputs and always removes its hooks.
-- ``mine_topk``: one batched pass keeps, for every filter, the images (and positions) that
+- ``mine_topk``: one batched pass keeps, for every channel, the images (and positions) that
   excite it most; a running top-k, never a dump of all activations.
-- ``receptive_field``: the input window under any unit, computed from the model's layers.
-- ``project``: a unit's deconvolution (Zeiler & Fergus) or guided backprop, through captum.
-- ``grad_cam``: class saliency maps.
+- ``receptive_field``: the input window under any unit, exact for any topology (``fercore.tracing``).
+- ``patches``: the face under a unit's receptive field.
 
-Activations are the outputs of the named convolution (before its ReLU); for the top units
-they are positive, where the ReLU is the identity.
+Every function takes the model and, for a model fercore did not build, a ``preprocess`` function
+from uint8 faces (B, 1, S, S) to the model's input (``fercore.inference.model_inputs``).
+Projections to pixel space are in ``fercore.projections``.
 """
 
 from __future__ import annotations
 
 import contextlib
-import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -23,9 +24,12 @@ import pandas as pd
 import torch
 from torch import nn
 
+from fercore import tracing
 from fercore.data.faceset import FaceSet
 from fercore.inference import DEFAULT_BATCH, batches, evaluating, model_inputs
 from fercore.progress import tqdm
+
+MIN_MAP = 3  # the default layer's map is at least this many positions on a side
 
 
 @contextlib.contextmanager
@@ -53,8 +57,41 @@ def record(model: nn.Module, layers: list[str]) -> Iterator[dict[str, torch.Tens
             handle.remove()
 
 
-def mine_topk(model: nn.Module, faceset: FaceSet, layer: str, k: int = 9, index=None,
-              batch_size: int = DEFAULT_BATCH, progress: bool = True) -> pd.DataFrame:
+def layer_names(model: nn.Module, kind: type[nn.Module] | None = nn.Conv2d) -> list[str]:
+    """Dotted names of the model's leaf modules of type ``kind`` (all leaves if None), in definition order."""
+    return [name for name, module in model.named_modules()
+            if name and not list(module.children()) and (kind is None or isinstance(module, kind))]
+
+
+def layers(model: nn.Module, preprocess: Callable | None = None, face_size: int = 96) -> pd.DataFrame:
+    """Every module of the model in the order its forward pass finished them: name (dotted path), kind,
+    shape (output for one face), and the receptive field of a position of its map (rf_size, rf_stride,
+    rf_start: input pixels of the model's input; NaN where a position sees the whole input or the map is
+    not spatial)."""
+    traces, _ = tracing.trace(model, _probe_input(model, preprocess, face_size))
+    rows = []
+    for t in traces.values():
+        if not t.name:
+            continue
+        field = _field(t.window) if isinstance(t.window, tuple) else None
+        rows.append({"name": t.name, "kind": t.kind, "shape": t.shape,
+                     "rf_size": field.size if field else np.nan, "rf_stride": field.stride if field else np.nan,
+                     "rf_start": field.start if field else np.nan})
+    return pd.DataFrame(rows)
+
+
+def default_layer(model: nn.Module, preprocess: Callable | None = None, face_size: int = 96) -> str:
+    """The last convolution (in forward order) whose output map is at least ``MIN_MAP`` x ``MIN_MAP``."""
+    table = layers(model, preprocess, face_size)
+    spatial = table[(table["kind"] == "Conv2d") & table["shape"].map(lambda s: len(s) == 4 and min(s[-2:]) >= MIN_MAP)]
+    if spatial.empty:
+        raise ValueError(f"{type(model).__name__} has no convolution with a map of at least {MIN_MAP}x{MIN_MAP}: "
+                         "pass layer= (units.layers(model) lists the modules)")
+    return str(spatial["name"].iloc[-1])
+
+
+def mine_topk(model: nn.Module, faceset: FaceSet, layer: str, k: int = 9, index=None, batch_size: int = DEFAULT_BATCH,
+              progress: bool = True, preprocess: Callable | None = None) -> pd.DataFrame:
     """The k images that excite each filter of ``layer`` most, with the position of the peak.
 
     Each image counts once per filter, at its strongest position (so the top-k are k different
@@ -63,7 +100,7 @@ def mine_topk(model: nn.Module, faceset: FaceSet, layer: str, k: int = 9, index=
     Args:
         model: a trained network (in eval mode during mining; its mode is restored after).
         faceset: the images to mine.
-        layer: a convolution's name, e.g. ``"conv3"``.
+        layer: a module's dotted name, e.g. ``"conv3"`` or ``"layer2.0.conv1"`` (``layers`` lists them).
         k: how many images to keep per filter.
         index: which images of the faceset to mine (default: all).
 
@@ -76,7 +113,7 @@ def mine_topk(model: nn.Module, faceset: FaceSet, layer: str, k: int = 9, index=
     with evaluating(model), record(model, [layer]) as outputs:
         chunks = batches(index, batch_size)
         for batch in tqdm(chunks, total=-(-len(index) // batch_size), desc=f"mining {layer}", disable=not progress):
-            model(model_inputs(faceset.images[batch], model))
+            model(model_inputs(faceset.images[batch], model, preprocess))
             acts = outputs[layer].float()  # (B, C, H, W)
             width = acts.shape[-1]
             values, positions = acts.flatten(2).max(dim=2)  # (B, C): each image's peak per filter
@@ -99,7 +136,8 @@ def mine_topk(model: nn.Module, faceset: FaceSet, layer: str, k: int = 9, index=
 
 
 def layer_maps(model: nn.Module, faceset: FaceSet, layer: str, index=None, channels=None,
-               batch_size: int = DEFAULT_BATCH) -> Iterator[tuple[np.ndarray, torch.Tensor]]:
+               batch_size: int = DEFAULT_BATCH,
+               preprocess: Callable | None = None) -> Iterator[tuple[np.ndarray, torch.Tensor]]:
     """``layer``'s output maps over the images at ``index``, one batch at a time (memory stays bounded).
 
     Yields:
@@ -108,7 +146,7 @@ def layer_maps(model: nn.Module, faceset: FaceSet, layer: str, index=None, chann
     index = np.arange(len(faceset)) if index is None else np.asarray(index)
     with evaluating(model), record(model, [layer]) as outputs:
         for batch in batches(index, batch_size):
-            model(model_inputs(faceset.images[batch], model))
+            model(model_inputs(faceset.images[batch], model, preprocess))
             maps = outputs[layer].float()
             yield batch, maps if channels is None else maps[:, channels]
 
@@ -134,37 +172,56 @@ class ReceptiveField:
         return top, left, top + self.size, left + self.size
 
 
-def receptive_field(model: nn.Module, layer: str) -> ReceptiveField:
-    """Receptive field of ``layer``'s units, from the kernels, strides and paddings before it.
+def _field(window) -> ReceptiveField:
+    y, x = window
+    if (y.stride, y.low, y.high) != (x.stride, x.low, x.high):
+        raise ValueError(f"non-square receptive fields are not supported: {y} and {x}")
+    return ReceptiveField(size=y.high - y.low + 1, stride=y.stride, start=(y.low + y.high) / 2)
 
-    Walks the model's modules in order up to ``layer`` (ReLUs and dropout leave it unchanged).
+
+def _probe_input(model: nn.Module, preprocess: Callable | None, face_size: int) -> torch.Tensor:
+    """One blank face (1, 1, face_size, face_size) as the model's input."""
+    return model_inputs(torch.zeros(1, 1, face_size, face_size, dtype=torch.uint8), model, preprocess)
+
+
+def receptive_field(model: nn.Module, layer: str, preprocess: Callable | None = None,
+                    face_size: int = 96) -> ReceptiveField:
+    """Receptive field of ``layer``'s positions in the model's input pixels, for any architecture (residual and
+    branching ones included): computed analytically from one traced forward pass (``fercore.tracing``).
+
+    Raises:
+        KeyError: no such layer; ValueError: a position of the layer sees the whole input (after global
+            pooling or a squeeze-excitation gate), or the model resamples maps in a way fercore does not know.
     """
-    size, stride, start = 1, 1, 0.0
-    for name, module in model.named_children():
-        if isinstance(module, (nn.Conv2d, nn.MaxPool2d, nn.AvgPool2d)):
-            k, s, p = (_pair(getattr(module, attr)) for attr in ("kernel_size", "stride", "padding"))
-            if isinstance(module, nn.Conv2d) and _pair(module.dilation) != 1:
-                raise ValueError(f"{name}: dilated convolutions are not supported")
-            size += (k - 1) * stride
-            start += ((k - 1) / 2 - p) * stride
-            stride *= s
-        if name == layer:
-            return ReceptiveField(size=size, stride=stride, start=start)
-    raise KeyError(f"no layer {layer!r} among the model's children {[n for n, _ in model.named_children()]}")
+    traces, _ = tracing.trace(model, _probe_input(model, preprocess, face_size))
+    if layer not in traces:
+        raise KeyError(f"no layer {layer!r} ran in the model's forward pass; units.layers(model) lists them")
+    window = traces[layer].window
+    if window == tracing.GLOBAL or window is None:
+        raise ValueError(f"every position of {layer!r} sees the whole input: it has no receptive field to show")
+    if isinstance(window, Exception):
+        raise ValueError(f"receptive field of {layer!r} unknown: {window}")
+    return _field(window)
 
 
-def _pair(value) -> int:
-    if isinstance(value, tuple):
-        if value[0] != value[1]:
-            raise ValueError(f"non-square kernels, strides or paddings are not supported: {value}")
-        return int(value[0])
-    return int(value)
+def maps_on_faces(maps: torch.Tensor, field: ReceptiveField, scale: float, size: int) -> torch.Tensor:
+    """Layer maps (B, C, h, w) laid on the face crops (B, C, size, size): each crop pixel takes the bilinear
+    value of the units whose receptive-field centres surround it (right for any padding and stride)."""
+    h, w = maps.shape[-2:]
+    pixel = (torch.arange(size, dtype=torch.float32, device=maps.device) + 0.5) / scale - 0.5  # model-input pixels
+    unit = (pixel - field.start) / field.stride  # (size,) unit coordinate of each crop pixel
+
+    def normalised(n: int) -> torch.Tensor:
+        return (2 * unit / (n - 1) - 1) if n > 1 else torch.zeros_like(unit)
+
+    gy, gx = torch.meshgrid(normalised(h), normalised(w), indexing="ij")
+    grid = torch.stack([gx, gy], dim=-1).expand(len(maps), size, size, 2)
+    return torch.nn.functional.grid_sample(maps, grid, mode="bilinear", padding_mode="border", align_corners=True)
 
 
-def input_scale(model: nn.Module, faceset: FaceSet) -> float:
+def input_scale(model: nn.Module, faceset: FaceSet, preprocess: Callable | None = None) -> float:
     """Faceset pixels per model-input pixel (2 when a 48x48 model looks at 96x96 crops)."""
-    size = getattr(getattr(model, "config", None), "image_size", faceset.image_size)
-    return faceset.image_size / size
+    return faceset.image_size / _probe_input(model, preprocess, faceset.image_size).shape[-1]
 
 
 def patches(faceset: FaceSet, top: pd.DataFrame, field: ReceptiveField, scale: float = 1.0) -> np.ndarray:
@@ -198,75 +255,8 @@ def crop_window(image: np.ndarray, top: int, left: int, side: int) -> np.ndarray
     return out
 
 
-# ---- projections to pixel space ----
-
-METHODS = ("deconvolution", "guided backprop")
-
-
-def project(model: nn.Module, faceset: FaceSet, image: int, layer: str, unit: tuple[int, int, int],
-            method: str = "deconvolution") -> np.ndarray:
-    """A unit's input-space projection for one face, via captum.
-
-    Args:
-        image: index into the faceset.
-        layer: convolution name, e.g. ``"conv3"``.
-        unit: (filter, y, x) in the layer's output map.
-        method: ``"deconvolution"`` (Zeiler & Fergus: ReLU backward passes positive signals
-            only) or ``"guided backprop"`` (also masked by the forward ReLU pattern).
-
-    Returns:
-        float32 (s, s) projection in the model's input resolution; zero outside the unit's
-        receptive field.
-    """
-    from captum.attr import NeuronDeconvolution, NeuronGuidedBackprop
-
-    classes = {"deconvolution": NeuronDeconvolution, "guided backprop": NeuronGuidedBackprop}
-    if method not in classes:
-        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
-    module = dict(model.named_modules())[layer]
-    x = model_inputs(faceset.images[image:image + 1], model).requires_grad_(True)
-    with evaluating(model, grad=True), _expected_captum_warnings():
-        attribution = classes[method](model, module).attribute(x, neuron_selector=tuple(int(u) for u in unit))
-    return attribution[0, 0].detach().float().cpu().numpy()
-
-
-def grad_cam(model: nn.Module, faceset: FaceSet, images, layer: str = "conv3", target=None) -> np.ndarray:
-    """Grad-CAM class saliency (captum ``LayerGradCam``), upsampled to the model input.
-
-    Args:
-        images: indices into the faceset (one batch: pass a handful).
-        target: class index per image (default: the model's prediction).
-
-    Returns:
-        float32 (len(images), s, s), ReLU'd and scaled to a maximum of 1 per image.
-    """
-    from captum.attr import LayerAttribution, LayerGradCam
-
-    x = model_inputs(faceset.images[np.asarray(images)], model)
-    if target is None:
-        with evaluating(model):
-            target = model(x).argmax(dim=1)
-    module = dict(model.named_modules())[layer]
-    with evaluating(model, grad=True), _expected_captum_warnings():
-        cam = LayerGradCam(model, module).attribute(x, target=target, relu_attributions=True)
-        cam = LayerAttribution.interpolate(cam, tuple(x.shape[-2:]), interpolate_mode="bilinear")
-    cam = cam[:, 0].detach().float().cpu()
-    return (cam / cam.flatten(1).amax(dim=1).clamp_min(1e-12)[:, None, None]).numpy()
-
-
-@contextlib.contextmanager
-def _expected_captum_warnings() -> Iterator[None]:
-    """Silence what captum always says about fercore's models (every ReLU is a module it hooks, and the input
-    is a fresh tensor); any other warning still shows."""
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="Setting backward hooks on ReLU activations", category=UserWarning)
-        warnings.filterwarnings("ignore", message="Input Tensor .* did not already require gradients",
-                                category=UserWarning)
-        yield
-
-
 def verify_topk(model: nn.Module, faceset: FaceSet, top: pd.DataFrame, layer: str, filters=None,
-                n_images: int = 200, batch_size: int = DEFAULT_BATCH) -> dict:
+                n_images: int = 200, batch_size: int = DEFAULT_BATCH, preprocess: Callable | None = None) -> dict:
     """Two checks that mining is right, for a notebook to report (both in bounded batches).
 
     - recomputed: a fresh forward pass on each mined image gives the mined activation at the
@@ -278,7 +268,7 @@ def verify_topk(model: nn.Module, faceset: FaceSet, top: pd.DataFrame, layer: st
     rows = top[top["filter"].isin(filters)]
     images = np.unique(rows["image"].to_numpy())
     recomputed = 0.0
-    for batch, maps in layer_maps(model, faceset, layer, images, batch_size=batch_size):
+    for batch, maps in layer_maps(model, faceset, layer, images, batch_size=batch_size, preprocess=preprocess):
         mine = rows[rows["image"].isin(batch)]
         where = [torch.as_tensor(mine[c].to_numpy().copy()) for c in ("filter", "y", "x")]
         slot = torch.as_tensor(np.searchsorted(batch, mine["image"].to_numpy()))
@@ -287,9 +277,11 @@ def verify_topk(model: nn.Module, faceset: FaceSet, top: pd.DataFrame, layer: st
 
     subset = np.arange(min(n_images, len(faceset)))
     k = int(top["rank"].max()) + 1
-    mined = mine_topk(model, faceset, layer, k=k, index=subset, batch_size=batch_size, progress=False)
+    mined = mine_topk(model, faceset, layer, k=k, index=subset, batch_size=batch_size, progress=False,
+                      preprocess=preprocess)
     peaks = np.concatenate([maps.flatten(2).amax(dim=2).cpu().numpy()  # (N, C)
-                            for _, maps in layer_maps(model, faceset, layer, subset, batch_size=batch_size)])
+                            for _, maps in layer_maps(model, faceset, layer, subset, batch_size=batch_size,
+                                                                  preprocess=preprocess)])
     agree = [np.array_equal(np.sort(mined.loc[mined["filter"] == f, "image"].to_numpy()),
                             np.sort(np.argsort(-peaks[:, f], kind="stable")[:k])) for f in filters]
     return {"recomputed_max_abs_diff": recomputed, "brute_force_agreement": float(np.mean(agree)),

@@ -17,7 +17,7 @@ import pandas as pd
 from IPython.display import display
 from torch import nn
 
-from fercore import plots, units
+from fercore import plots, projections
 from fercore.data.faceset import FaceSet
 from fercore.progress import frontend_connected
 
@@ -37,7 +37,7 @@ def unit_browser(model: nn.Module, faceset: FaceSet, tops: dict[str, pd.DataFram
     """Pick a layer, a filter, a projection method and k; see the filter's top patches and projections.
 
     Args:
-        tops: layer name -> ``units.mine_topk`` table for that layer (mined with at least ``k``).
+        tops: layer name -> ``fercore.units.mine_topk`` table for that layer (mined with at least ``k``).
         live: True for the interactive browser, False for one static figure (the last layer's filter 0);
             None decides by ``frontend_connected()``.
 
@@ -60,7 +60,8 @@ def unit_browser(model: nn.Module, faceset: FaceSet, tops: dict[str, pd.DataFram
 
     layer = widgets.Dropdown(options=layers, value=layers[-1], description="layer")
     unit = widgets.IntSlider(min=0, max=int(tops[layers[-1]]["filter"].max()), value=0, description="filter")
-    method = widgets.Dropdown(options=("patches only",) + units.METHODS, value="deconvolution", description="method")
+    method = widgets.Dropdown(options=("patches only",) + projections.METHODS, value="deconvolution",
+                              description="method")
     count = widgets.IntSlider(min=1, max=int(tops[layers[-1]]["rank"].max()) + 1, value=k, description="k")
     image = widgets.Image(format="png")
 

@@ -76,7 +76,7 @@ def test_no_import_cycles():
 def test_tests_mirror_the_package():
     """Every test file tests/<path>/test_<name>.py tests fercore/<path>/<name>.py (or the package <name>); the
     notebooks' end-to-end tests live in tests/notebooks, and a few files test the project as a whole."""
-    whole_project = {"test_codebase.py", "test_environment.py"}
+    whole_project = {"test_codebase.py", "test_environment.py", "test_readme.py"}
     strays = []
     for test in sorted((ROOT / "tests").rglob("test_*.py")):
         relative = test.relative_to(ROOT / "tests")

@@ -16,6 +16,8 @@ def test_profiles():
                                                                                       "cnn_ad"}
     quick = TrainConfig.from_profile("quick")
     assert quick.iterations < paper.iterations and quick.image_size <= 96 and set(PROFILES) == {"paper", "quick"}
+    resnet = TrainConfig.from_profile("quick", "resnet18", variant="cnn")
+    assert (resnet.arch, resnet.iterations, resnet.variant) == ("resnet18", quick.iterations, "cnn")
     assert all(p.cell_timeout_s > 0 for p in PROFILES.values())
     with pytest.raises(ValueError, match="valid profiles"):
         get_profile("fast")

@@ -5,10 +5,17 @@ from __future__ import annotations
 import pytest
 import torch
 
-from fercore.execution import Execution, describe_device, deterministic_mode
+from fercore.execution import Execution, cpu_has_native_bf16, describe_device, deterministic_mode
+
+NATIVE = "bf16" if cpu_has_native_bf16() else "fp32"  # what "auto" gives on this machine's CPU
 
 
-def test_precision_on_a_cpu():
+def test_precision_on_a_cpu(monkeypatch):
+    assert Execution().resolved_precision() == NATIVE
+    assert Execution(precision="fp32").resolved_precision() == "fp32"
+    monkeypatch.setattr("fercore.execution.cpu_has_native_bf16", lambda: True)
+    assert Execution().resolved_precision() == "bf16"
+    monkeypatch.setattr("fercore.execution.cpu_has_native_bf16", lambda: False)
     assert Execution().resolved_precision() == "fp32"
     assert Execution(precision="bf16").resolved_precision() == "bf16"
     with pytest.raises(ValueError, match="precision must be one of"):
@@ -23,7 +30,7 @@ def test_autocast_and_layout():
     x = torch.randn(2, 3, 4, 4)
     with Execution(precision="bf16").autocast():
         assert (x @ x).dtype == torch.bfloat16
-    with Execution().autocast():
+    with Execution(precision="fp32").autocast():
         assert (x @ x).dtype == torch.float32
     assert Execution().layout(x).is_contiguous(memory_format=torch.channels_last)
     assert Execution(channels_last=False).layout(x).is_contiguous()
@@ -39,6 +46,6 @@ def test_deterministic_mode_is_restored():
 
 def test_record():
     record = Execution(eval_batch_size=7).record()
-    assert record == {"device": "cpu", "device_name": "cpu", "precision": "fp32", "channels_last": True,
+    assert record == {"device": "cpu", "device_name": "cpu", "precision": NATIVE, "channels_last": True,
                       "eval_batch_size": 7, "deterministic": False}
     assert "cores" in describe_device("cpu")

@@ -7,8 +7,7 @@ import pandas as pd
 import pytest
 
 import fercore.experiment as experiment
-from fercore.config import TrainConfig, get_profile
-from fercore.execution import Execution
+from fercore.config import get_profile
 from fercore.experiment import (
     confusion,
     confusions,
@@ -18,10 +17,9 @@ from fercore.experiment import (
     predictions,
     runs_table,
     summarize,
-    train_in_parallel,
 )
 from fercore.store import run_dir_of
-from fercore.train import is_finished, load_result, train
+from fercore.train import is_finished, load_result
 
 TINY = dict(image_size=32, width=0.125, iterations=8, batch_size=16, eval_every=4)
 
@@ -105,15 +103,3 @@ def test_confusion_by_hand():
     np.testing.assert_array_equal(confusion(table, ["a", "b", "c"], normalize=False),
                                   [[2, 1, 0], [0, 2, 0], [1, 0, 0]])
     np.testing.assert_allclose(confusion(table, ["a", "b", "c"]).loc["a"], [2 / 3, 1 / 3, 0])
-
-
-@pytest.mark.slow
-def test_parallel_workers_give_the_same_runs(faceset, tmp_path):
-    """The several-GPU path, with two CPU processes: same results as one after another."""
-    configs = [TrainConfig(dataset="tiny", variant="cnn_ad", fold=k, **TINY) for k in (0, 1, 2)]
-    train_in_parallel(faceset, configs, tmp_path / "parallel", Execution(), workers=[None, None], progress=False)
-    for config in configs:
-        serial = train(faceset, config, run_dir_of(tmp_path / "serial", "cnn_ad", config.fold), progress=False)
-        parallel = load_result(run_dir_of(tmp_path / "parallel", "cnn_ad", config.fold))
-        assert parallel.test_accuracy == serial.test_accuracy
-        pd.testing.assert_frame_equal(parallel.metrics(), serial.metrics())

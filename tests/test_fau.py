@@ -13,7 +13,7 @@ from fercore.data.crop import landmark_box, to_crop_coords
 from fercore.data.faceset import FaceSet
 from fercore.data.synthfacs.face import TEMPLATE
 from fercore.facs import SYNTH_AUS, au_region
-from fercore.model import ModelConfig, build_model
+from fercore.models import ModelConfig, build_model
 
 SIZE = 96
 
@@ -125,8 +125,8 @@ def test_probes_decode_a_feature_that_carries_the_au():
 
 def test_counterfactual_selectivity_shapes_and_determinism():
     model = build_model(ModelConfig(image_size=48, width=0.125), seed=0)
-    a = fau.counterfactual_selectivity(model, [12, 26], n_faces=2, progress=False)
-    b = fau.counterfactual_selectivity(model, [12, 26], n_faces=2, progress=False)
+    a = fau.counterfactual_selectivity(model, [12, 26], "conv3", n_faces=2, progress=False)
+    b = fau.counterfactual_selectivity(model, [12, 26], "conv3", n_faces=2, progress=False)
     assert len(a) == 2 * 32 and set(a["AU"]) == {"AU12", "AU26"}
     pd.testing.assert_frame_equal(a, b)
     assert np.isfinite(a["selectivity"]).all()
@@ -161,3 +161,38 @@ def test_the_analysis_runs_on_a_ckplus_copys_facs_files(ckplus_tree):
     assert set(analysis.enrichment["AU"]) == set(faceset.au_codes)
     assert len(analysis.recovery) == len(faceset.au_codes)
     assert 0 <= analysis.score <= 1 and analysis.iou["iou"].between(0, 1).all()
+
+
+class Nested(torch.nn.Module):
+    """A network of the user's own: nested blocks, a residual add, its own input scaling."""
+
+    def __init__(self):
+        super().__init__()
+        conv = torch.nn.Conv2d
+        self.stem = torch.nn.Sequential(conv(1, 8, 3, padding=1), torch.nn.ReLU(), torch.nn.MaxPool2d(2))
+        self.block = torch.nn.ModuleDict({"a": conv(8, 8, 3, padding=1), "b": conv(8, 8, 3, padding=1)})
+        self.head = torch.nn.Linear(8, 3)
+
+    def forward(self, x):
+        x = self.stem(x)
+        x = torch.relu(x + self.block["b"](torch.relu(self.block["a"](x))))
+        return self.head(x.mean(dim=(2, 3)))
+
+
+def test_a_users_own_network_is_mined_and_analysed(ckplus_tree):
+    from fercore.data import load
+
+    faceset = fau.coded_frames(load("ckplus", ckplus_tree.root, frames="peak", unlabelled=True, size=32))
+    model = Nested().eval()
+
+    def preprocess(faces):  # uint8 (B, 1, 32, 32) -> the network's input
+        return faces.float() / 127.5 - 1
+
+    analysis = fau.analyse(model, faceset, k=3, min_images=1, progress=False, preprocess=preprocess)
+    assert analysis.layer == "block.b"  # the last convolution with a map of at least 3x3
+    assert set(analysis.top["filter"]) == set(range(8)) and analysis.top["y"].max() < 16
+    field = units.receptive_field(model, "block.b", preprocess, 32)
+    assert (field.size, field.stride) == (12, 2)  # 3x3 conv (3), 2x2 pool (+1), two 3x3 convs at stride 2 (+4, +4)
+    assert 0 <= analysis.score <= 1
+    with pytest.raises(ValueError, match="carries no input preprocessing: pass preprocess="):
+        fau.analyse(model, faceset, k=3, progress=False)

@@ -8,7 +8,7 @@ import torch
 
 from fercore.augment import normalize, resize
 from fercore.inference import batches, evaluating, model_inputs
-from fercore.model import ModelConfig, build_model
+from fercore.models import ModelConfig, build_model
 
 
 def test_evaluating_restores_the_mode_also_on_errors():

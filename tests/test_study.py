@@ -31,9 +31,9 @@ def test_study_trains_reads_back_and_writes(synth_root, tmp_path, monkeypatch):
 
     fig = plt.figure()
     assert study.save_figure(fig, "03_x") == study.figures / "03_x.png"
-    summary = NeuronsSummary(variant="cnn", fold=0, layer="conv3", k=9, filters_mined={"conv3": 64},
-                             images_mined=10, receptive_fields=[], checks={"x": float("nan")},
-                             strongest_filters=[1], figures=["03_x.png"])
+    summary = NeuronsSummary(arch="zero_bias_cnn", variant="cnn", fold=0, layer="conv3", k=9,
+                             filters_mined={"conv3": 64}, images_mined=10, receptive_fields=[],
+                             checks={"x": float("nan")}, strongest_filters=[1], figures=["03_x.png"])
     path = study.write(summary)
     assert path == study.run_dir / "03_neuron_visualization.json"
     assert json.loads(path.read_text())["checks"] == {"x": None}

@@ -329,8 +329,8 @@ def test_run_directories_of_other_fercore_versions(faceset, tmp_path, monkeypatc
     record = json.loads(config.read_text())
     monkeypatch.setattr(train_module, "_sample_batch", None)  # nothing may be retrained
 
-    # fercore 0.1 (format 1): no format key, execution settings inside, no data identity: migrated, read back.
-    old = {k: v for k, v in record.items() if k not in ("format", "data")}
+    # fercore 0.1 (format 1): no format key, execution settings inside, no arch, no data identity: migrated.
+    old = {k: v for k, v in record.items() if k not in ("format", "data", "arch")}
     config.write_text(json.dumps({**old, "device": "cuda", "mixed_precision": None, "channels_last": True,
                                   "eval_batch_size": 256}))
     assert train(faceset, tiny_config(), tmp_path / "run", progress=False) == first
@@ -339,9 +339,25 @@ def test_run_directories_of_other_fercore_versions(faceset, tmp_path, monkeypatc
     config.write_text(json.dumps({**record, "format": 99}))
     with pytest.raises(RunDirError, match="written by a newer fercore .*config format 99"):
         train(faceset, tiny_config(), tmp_path / "run", progress=False)
-    config.write_text(json.dumps({**record, "arch": "resnet18"}))
-    with pytest.raises(RunDirError, match=r"unknown fields \['arch'\]"):
+    config.write_text(json.dumps({**record, "optimizer": "adam"}))
+    with pytest.raises(RunDirError, match=r"unknown fields \['optimizer'\]"):
         train(faceset, tiny_config(), tmp_path / "run", progress=False)
     config.write_text(json.dumps({k: v for k, v in record.items() if k != "lr"}))
     with pytest.raises(RunDirError, match=r"missing fields \['lr'\]"):
         train(faceset, tiny_config(), tmp_path / "run", progress=False)
+
+
+@pytest.mark.parametrize("arch", ["zero_bias_cnn", "resnet18", "mobilenet_v2"])
+def test_every_arch_trains_and_its_checkpoint_rebuilds_itself(faceset, tmp_path, arch):
+    """A checkpoint names its arch, config and preprocessing: load_model rebuilds it on the CPU, and it gives the
+    test predictions the run wrote."""
+    from fercore.inference import evaluating, model_inputs
+
+    result = train(faceset, tiny_config(arch=arch, width=0.25), tmp_path, Execution(precision="fp32"), progress=False)
+    assert result.config["arch"] == arch
+    model = load_model(tmp_path, device="cpu")
+    assert model.arch == arch and model.preprocess.image_size == 32 and not model.training
+    predictions = result.predictions()
+    with evaluating(model):
+        probs = model(model_inputs(faceset.images[predictions["index"].to_numpy().copy()], model)).softmax(1)
+    np.testing.assert_allclose(probs.numpy(), predictions[[f"p_{c}" for c in faceset.classes]].to_numpy(), atol=1e-5)

@@ -1,4 +1,4 @@
-"""Neuron inspection: receptive fields, hooks, top-k mining, projections, Grad-CAM."""
+"""Neuron inspection of any network: layers and receptive fields, hooks, top-k mining, patches, map geometry."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import torch
 
 from fercore import units
 from fercore.data.faceset import FaceSet
-from fercore.model import ModelConfig, build_model
+from fercore.models import ModelConfig, build_model
 
 
 def _faceset(images: np.ndarray) -> FaceSet:
@@ -33,6 +33,19 @@ def test_receptive_fields_of_the_paper_network():
     assert conv3.box(5, 7) == (6, 14, 38, 46)
     with pytest.raises(KeyError, match="conv9"):
         units.receptive_field(model, "conv9")
+
+
+def test_layers_by_dotted_name_and_the_default_layer():
+    paper = build_model(ModelConfig(image_size=48, width=0.25))
+    table = units.layers(paper).set_index("name")
+    assert list(table.index[:4]) == ["conv1", "relu1", "pool1", "conv2"]
+    assert table.loc["conv3", "shape"] == (1, 64, 12, 12) and table.loc["conv3", "rf_size"] == 32
+    assert np.isnan(table.loc["fc4", "rf_size"])  # after flattening every unit sees the whole face
+    assert units.default_layer(paper) == "conv3"
+    resnet = build_model(ModelConfig(image_size=48, width=0.25), arch="resnet18")
+    assert units.default_layer(resnet) == "layer3.1.conv2"  # layer4's maps are 2x2 at 48x48
+    assert "layer2.0.downsample.0" in set(units.layers(resnet)["name"])
+    assert units.default_layer(build_model(ModelConfig(image_size=96, width=0.25), arch="resnet18")) == "layer4.1.conv2"
 
 
 def test_hooks_are_removed_also_after_an_exception():
@@ -83,21 +96,6 @@ def test_mining_matches_brute_force():
         assert (rows["y"] * out["conv3"].shape[-1] + rows["x"]).tolist() == where[order, f].tolist()
 
 
-@pytest.mark.parametrize("method", units.METHODS)
-def test_projections_stay_inside_the_receptive_field(method):
-    rng = np.random.default_rng(1)
-    faceset = _faceset(rng.integers(0, 256, (2, 96, 96)))
-    model = build_model(ModelConfig(), seed=1)
-    field = units.receptive_field(model, "conv3")
-    for y, x in ((0, 0), (10, 13), (23, 23)):
-        projection = units.project(model, faceset, 1, "conv3", (7, y, x), method=method)
-        top, left, bottom, right = field.box(y, x)
-        inside = np.zeros_like(projection, dtype=bool)
-        inside[max(top, 0):bottom, max(left, 0):right] = True
-        assert np.abs(projection[inside]).max() > 0
-        assert np.all(projection[~inside] == 0)
-
-
 def test_patches_are_padded_at_the_border_and_scale_with_the_input():
     image = np.arange(96 * 96, dtype=np.int64).reshape(96, 96) % 251 + 1
     faceset = _faceset(image[None])
@@ -113,10 +111,15 @@ def test_patches_are_padded_at_the_border_and_scale_with_the_input():
     assert units.patches(faceset, pd.DataFrame({"image": [0], "y": [3], "x": [3]}), field, scale).shape == (1, 64, 64)
 
 
-def test_grad_cam_is_a_normalised_map_per_image():
-    rng = np.random.default_rng(2)
-    faceset = _faceset(rng.integers(0, 256, (3, 48, 48)))
-    model = build_model(ModelConfig(image_size=48, width=0.25), seed=0)
-    cams = units.grad_cam(model, faceset, [0, 2])
-    assert cams.shape == (2, 48, 48)
-    assert cams.min() >= 0 and cams.max() <= 1 + 1e-6
+def test_maps_on_faces_follow_the_receptive_field_geometry():
+    """A map whose value is each unit's own x index lands where that unit's receptive field is centred."""
+    field = units.ReceptiveField(size=7, stride=4, start=1.5)  # centres at 1.5, 5.5, 9.5, ... model pixels
+    maps = torch.arange(6, dtype=torch.float32).repeat(1, 1, 6, 1)  # (1, 1, 6, 6): value = x index
+    on_faces = units.maps_on_faces(maps, field, scale=2.0, size=48)[0, 0]  # model input 24 = faces 48 / 2
+    # Crop pixel p sits at model pixel (p + 0.5) / 2 - 0.5; unit u is centred at 1.5 + 4 u (between units: linear).
+    expected = [min(max(((p + 0.5) / 2 - 0.5 - 1.5) / 4, 0.0), 5.0) for p in range(48)]
+    torch.testing.assert_close(on_faces[0], torch.tensor(expected))
+    assert on_faces[0, 11].item() == pytest.approx(0.9375) and on_faces[0, 12].item() == pytest.approx(1.0625)
+    # Same-padded networks: the same as a bilinear resize of the map (align_corners=False).
+    resized = torch.nn.functional.interpolate(maps, size=(24, 24), mode="bilinear", align_corners=False)
+    torch.testing.assert_close(units.maps_on_faces(maps, field, 1.0, 24), resized)

@@ -14,13 +14,13 @@ from PIL import Image
 
 from fercore import units, widgets
 from fercore.data.common import make_faceset
-from fercore.model import ModelConfig, build_model
+from fercore.models import ModelConfig, build_model
 
 SETUP = """
 import numpy as np, pandas as pd
 from fercore import units, widgets
 from fercore.data.common import make_faceset
-from fercore.model import ModelConfig, build_model
+from fercore.models import ModelConfig, build_model
 images = np.random.default_rng(0).integers(0, 256, (24, 1, 32, 32), dtype=np.uint8)
 faceset = make_faceset("t", images, np.zeros(24), ["x"], subjects=np.arange(24),
                        meta=pd.DataFrame({"i": range(24)}), splits=[], protocol={})

@@ -7,7 +7,8 @@ Never asserted in tests (speed depends on the machine): the tests only check tha
 | ``synth`` | ``bench.synth`` | SynthFACS frames written per second |
 | ``load`` | ``bench.load`` | a full-size FER2013 csv loaded, then loaded from the cache |
 | ``train`` | ``bench.train`` | training images per second: bare step, fercore's pipeline, a DataLoader |
-| ``mine`` | ``bench.mine`` | top-k mining against a forward pass alone |
+| ``mine`` | ``bench.mine`` | top-k mining against a forward pass alone, per arch |
+| ``grid`` | ``bench.grid`` | a small grid one run after another, and as Ray tasks (and runs per GPU) |
 | ``realism`` | ``data.synthfacs.realism`` | how a classifier trained on real photographs reads SynthFACS; Haar's rate |
 """
 
@@ -17,6 +18,7 @@ import importlib
 
 BENCHMARKS = {"synth": "fercore.bench.synth:bench_synth", "load": "fercore.bench.load:bench_load",
               "train": "fercore.bench.train:bench_train", "mine": "fercore.bench.mine:bench_mine",
+              "grid": "fercore.bench.grid:bench_grid",
               "realism": "fercore.data.synthfacs.realism:bench_realism"}
 
 

@@ -16,13 +16,13 @@ from torchvision.transforms import functional as TF
 
 from fercore.augment import AugmentConfig, normalize, prepare_batch
 from fercore.config import TrainConfig
-from fercore.execution import Execution, describe_device, synchronize
-from fercore.model import ModelConfig, build_model
+from fercore.execution import Execution, cpu_has_native_bf16, describe_device, synchronize
+from fercore.models import ModelConfig, build_model
 from fercore.train import _sample_batch
 
 
 def bench_train(device: str = "cpu", profile: str = "paper", steps: int | None = None, warmup: int | None = None,
-                n_images: int = 1040, seed: int = 0) -> dict:
+                n_images: int = 1040, seed: int = 0, arch: str = "zero_bias_cnn") -> dict:
     """Images per second of three ways to feed the same training step, side by side in one process.
 
     (a) bare: the step alone, on one ready, already normalised batch on the device (an upper bound);
@@ -45,7 +45,7 @@ def bench_train(device: str = "cpu", profile: str = "paper", steps: int | None =
     Returns:
         dict with images/s of a, b, c, the ratios b/a and b/c, and on CUDA the peak memory of each.
     """
-    config = TrainConfig.from_profile(profile, seed=seed)
+    config = TrainConfig.from_profile(profile, arch, seed=seed)
     execution = Execution(device=device)
     on_cuda = execution.torch_device.type == "cuda"
     steps = steps or (100 if on_cuda else 10)
@@ -66,7 +66,7 @@ def bench_train(device: str = "cpu", profile: str = "paper", steps: int | None =
                "width": config.width, "batch_size": config.batch_size, "steps": steps,
                "torch_threads": torch.get_num_threads(), **results,
                "b_over_a": b / a, "b_over_c": b / c}
-    print(f"training step, {profile} model ({config.image_size}x{config.image_size}, width {config.width}, cnn_ad), "
+    print(f"training step, {profile} {arch} ({config.image_size}x{config.image_size}, width {config.width}, cnn_ad), "
           f"batch {config.batch_size}, {summary['device']}, {steps} timed steps each:")
     for key, label in (("a_bare", "(a) bare step on a ready batch"), ("b_fercore", "(b) fercore full step"),
                        ("c_dataloader", "(c) DataLoader, 2 workers, torchvision")):
@@ -74,11 +74,37 @@ def bench_train(device: str = "cpu", profile: str = "paper", steps: int | None =
         print(f"  {label:<42} {results[key]['images_per_s']:8.1f} images/s{memory}")
     print(f"  (b)/(a) = {b / a:.2f}  (target >= 0.90)")
     print(f"  (b)/(c) = {b / c:.2f}  (target >= 1.30)")
+    summary["executions"] = compare_executions(images, labels, config, device, warmup, steps)
     return summary
 
 
+def compare_executions(images, labels, config: TrainConfig, device: str, warmup: int, steps: int) -> dict:
+    """fercore's full step (b) under each precision the device can run, with and without channels_last,
+    side by side in this process (interleaved twice; the better of the two timings is kept)."""
+    precisions = ["fp32", "bf16"] + (["fp16"] if torch.device(device).type == "cuda" else [])
+    executions = {f"{p}{', channels_last' if cl else ''}": Execution(device=device, precision=p, channels_last=cl)
+                  for p in precisions for cl in (False, True)}
+    rates = {name: 0.0 for name in executions}
+    for _ in range(2):
+        for name, execution in executions.items():
+            model, optimizer = _fresh_model(config, execution)
+            with _fercore_batches(images, labels, config, device, warmup + steps) as stream:
+                timing = _time_steps(model, optimizer, stream, config, execution, warmup, steps)
+            rates[name] = max(rates[name], timing["images_per_s"])
+    base = rates["fp32, channels_last"]
+    native = "yes" if cpu_has_native_bf16() else "no"
+    print(f"fercore's full step by execution ({'CPU native bf16: ' + native if device == 'cpu' else device}):")
+    for name, rate in rates.items():
+        print(f"  {name:<24} {rate:8.1f} images/s   {rate / base:5.2f}x fp32, channels_last")
+    return {"images_per_s": rates, "bf16_over_fp32": rates["bf16, channels_last"] / base,
+            "cpu_native_bf16": cpu_has_native_bf16()}
+
+
+
+
 def _fresh_model(config: TrainConfig, execution: Execution):
-    model = build_model(ModelConfig(image_size=config.image_size, width=config.width, dropout=True), config.seed)
+    model = build_model(ModelConfig(image_size=config.image_size, width=config.width, dropout=True), config.seed,
+                        config.arch)
     model = model.to(execution.device)
     if execution.channels_last:
         model = model.to(memory_format=torch.channels_last)

@@ -7,7 +7,13 @@
 """
 
 from fercore.plots.data import au_frequencies, au_gallery, class_balance, expression_grid, face_grid
-from fercore.plots.fau import au_best_filters, enrichment_clustermap, recovery_comparison, selectivity_heatmap
+from fercore.plots.fau import (
+    au_best_filters,
+    enrichment_clustermap,
+    recovery_comparison,
+    scores_by_depth,
+    selectivity_heatmap,
+)
 from fercore.plots.training import (
     confusion_grid,
     confusion_heatmap,
@@ -24,4 +30,4 @@ __all__ = ["au_best_filters", "au_frequencies", "au_gallery", "class_balance", "
            "enrichment_clustermap", "expression_grid", "face_grid", "filter_topk", "fold_accuracies",
            "grad_cam_grid", "layer_overview", "learning_curves", "learning_curves_grid", "paired_differences",
            "per_class_heatmap", "positions_on_mean_face", "prediction_grid", "recovery_comparison",
-           "selectivity_heatmap"]
+           "scores_by_depth", "selectivity_heatmap"]

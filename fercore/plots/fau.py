@@ -68,11 +68,11 @@ def selectivity_heatmap(selectivity: pd.DataFrame, top_filters: int = 40):
     return fig
 
 
-def au_best_filters(model, faceset: FaceSet, top: pd.DataFrame, best: pd.DataFrame, layer: str = "conv3",
-                    k: int = 6):
+def au_best_filters(model, faceset: FaceSet, top: pd.DataFrame, best: pd.DataFrame, layer: str, k: int = 6,
+                    preprocess=None):
     """One row per AU: the top-k patches of its best filter, with the AU's region outlined."""
-    field = units.receptive_field(model, layer)
-    scale = units.input_scale(model, faceset)
+    field = units.receptive_field(model, layer, preprocess, faceset.image_size)
+    scale = units.input_scale(model, faceset, preprocess)
     fig, axes = plt.subplots(len(best), k, figsize=(1.1 * k + 1.6, 1.15 * len(best)), squeeze=False)
     for r, (au, row) in enumerate(best.iterrows()):
         rows = top[(top["filter"] == row["filter"]) & (top["rank"] < k)]
@@ -94,5 +94,25 @@ def au_best_filters(model, faceset: FaceSet, top: pd.DataFrame, best: pd.DataFra
                 ax.contour(region, levels=[0.5], colors="tab:red", linewidths=0.8)
         status = "recovered" if row.get("recovered", row.get("recovers", False)) else ""
         axes[r, 0].set_ylabel(f"{au} f{int(row['filter'])}\n{status}", fontsize=7, rotation=0, ha="right", va="center")
+    fig.tight_layout()
+    return fig
+
+
+def scores_by_depth(scores: pd.DataFrame, measure: str = "recovery"):
+    """One panel per arch: ``measure`` at each of its layers (``fau.scores_by_layer``, with an ``arch`` column),
+    trained (solid) against random weights (dashed)."""
+    archs = list(dict.fromkeys(scores["arch"]))
+    fig, axes = plt.subplots(1, len(archs), figsize=(4.2 * len(archs), 3.4), squeeze=False, sharey=True)
+    for ax, arch in zip(axes[0], archs, strict=True):
+        table = scores[scores["arch"] == arch]
+        for network, style in (("trained", "-"), ("random", "--")):
+            rows = table[table["network"] == network].sort_values("depth")
+            ax.plot(rows["depth"], rows[measure], style, marker="o", label=network)
+        layers = table.drop_duplicates("depth").sort_values("depth")["layer"]
+        ax.set_xticks(range(len(layers)), layers, rotation=45, ha="right", fontsize=8)
+        ax.set_title(arch, fontsize=10)
+    axes[0, 0].set_ylabel(measure)
+    axes[0, 0].legend(fontsize=8)
+    fig.suptitle(f"{measure} of the action units, layer by layer", fontsize=10)
     fig.tight_layout()
     return fig

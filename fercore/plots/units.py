@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from fercore import units
+from fercore import projections, units
 from fercore.data.faceset import FaceSet
 from fercore.fau import centres_in_faceset_pixels
 from fercore.plots.data import face_grid
@@ -21,12 +21,12 @@ def _projection_window(projection: np.ndarray, field, y: int, x: int, side: int)
 
 
 def filter_topk(model, faceset: FaceSet, top: pd.DataFrame, layer: str, unit: int, k: int = 9,
-                method: str | None = "deconvolution"):
+                method: str | None = "deconvolution", preprocess=None):
     """The paper's figure for one filter: its top-k face patches, and below them the projection of
     the unit into pixel space (``method``: "deconvolution" or "guided backprop"; None: patches only)."""
     rows = top[(top["filter"] == unit) & (top["rank"] < k)]
-    field = units.receptive_field(model, layer)
-    scale = units.input_scale(model, faceset)
+    field = units.receptive_field(model, layer, preprocess, faceset.image_size)
+    scale = units.input_scale(model, faceset, preprocess)
     patches = units.patches(faceset, rows, field, scale)
     nrows = 1 if method is None else 2
     fig, axes = plt.subplots(nrows, k, figsize=(1.25 * k, 1.35 * nrows), squeeze=False)
@@ -36,7 +36,8 @@ def filter_topk(model, faceset: FaceSet, top: pd.DataFrame, layer: str, unit: in
         axes[0, c].imshow(patch, cmap="gray", vmin=0, vmax=255)
         axes[0, c].set_title(f"{row['activation']:.2f}", fontsize=7)
         if method is not None:
-            projection = units.project(model, faceset, row["image"], layer, (unit, row["y"], row["x"]), method)
+            projection = projections.project(model, faceset, row["image"], layer, (unit, row["y"], row["x"]), method,
+                                             preprocess)
             window = _projection_window(projection, field, row["y"], row["x"], patch.shape[0])
             lim = max(1e-12, np.abs(window).max())
             axes[1, c].imshow(window, cmap="RdBu_r", vmin=-lim, vmax=lim)

@@ -10,4 +10,4 @@ def test_bench_train_reports_three_pipelines(capsys):
     assert result["b_over_a"] == result["b_fercore"]["images_per_s"] / result["a_bare"]["images_per_s"]
     assert result["b_over_c"] == result["b_fercore"]["images_per_s"] / result["c_dataloader"]["images_per_s"]
     out = capsys.readouterr().out
-    assert "(b)/(a)" in out and "(b)/(c)" in out and "quick model (48x48" in out
+    assert "(b)/(a)" in out and "(b)/(c)" in out and "quick zero_bias_cnn (48x48" in out

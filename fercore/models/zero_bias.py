@@ -1,4 +1,4 @@
-"""The zero-bias CNN of Khorrami et al. (ICCVW 2015), its four variants and its initialisation.
+"""The zero-bias CNN of Khorrami et al. (ICCVW 2015) and its initialisation (registered as ``zero_bias_cnn``).
 
 Three 5x5 convolutions without bias (the "zero-bias" of the title), each followed by a ReLU
 and a max pool, the last one pooling each quadrant of the map down to a single value; then a
@@ -9,11 +9,10 @@ the module names (``conv1`` ... ``out``) are the layer names used everywhere in 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import NamedTuple
-
 import torch
 from torch import nn
+
+from fercore.models.base import ModelConfig
 
 # Widths of the paper's network (multiplied by ModelConfig.width).
 _CONV_WIDTHS = (64, 128, 256)
@@ -22,25 +21,10 @@ _KERNEL = 5  # every convolution is 5x5, stride 1, padding 2 ("same")
 _K_RANGE = (0.2, 1.2)  # init scale k ~ U(0.2, 1.2), drawn once per model
 
 
-@dataclass
-class ModelConfig:
-    """Settings of one ZeroBiasCNN; a checkpoint stores these so it can rebuild its model."""
-
-    n_classes: int = 8  # 8 (CK+), 7 (TFD), 6 (CK+ six-class)
-    image_size: int = 96  # side of the square gray input; divisible by 8 (3 pools: 2, 2, quadrant)
-    width: float = 1.0  # multiplier on the paper's widths (64, 128, 256 filters; 300 fc units)
-    dropout: bool = False  # the `d` variants: dropout p=0.5 on the 1024-d input of fc4
-
-    def __post_init__(self) -> None:
-        if self.image_size % 8 != 0 or self.image_size <= 0:
-            raise ValueError(f"image_size must be a positive multiple of 8, got {self.image_size}")
-        if self.width <= 0:
-            raise ValueError(f"width must be positive, got {self.width}")
-
-    def widths(self) -> tuple[int, int, int, int]:
-        """Channels of conv1, conv2, conv3 and units of fc4 after applying ``width``."""
-        c1, c2, c3 = (max(1, round(c * self.width)) for c in _CONV_WIDTHS)
-        return c1, c2, c3, max(1, round(_FC_WIDTH * self.width))
+def _widths(config: ModelConfig) -> tuple[int, int, int, int]:
+    """Channels of conv1, conv2, conv3 and units of fc4 after applying ``config.width``."""
+    c1, c2, c3 = (max(1, round(c * config.width)) for c in _CONV_WIDTHS)
+    return c1, c2, c3, max(1, round(_FC_WIDTH * config.width))
 
 
 class ZeroBiasCNN(nn.Module):
@@ -54,7 +38,10 @@ class ZeroBiasCNN(nn.Module):
     def __init__(self, config: ModelConfig | None = None) -> None:
         super().__init__()
         self.config = config = config or ModelConfig()
-        c1, c2, c3, f4 = config.widths()
+        if config.image_size % 8 != 0:
+            raise ValueError(f"zero_bias_cnn needs an image_size that is a multiple of 8 (3 pools), "
+                             f"got {config.image_size}")
+        c1, c2, c3, f4 = _widths(config)
         pad = _KERNEL // 2
         self.conv1 = nn.Conv2d(1, c1, _KERNEL, padding=pad, bias=False)
         self.relu1 = nn.ReLU()
@@ -81,23 +68,6 @@ class ZeroBiasCNN(nn.Module):
         x = torch.flatten(x, 1)  # (B, 4*c3); flatten copies if channels_last, never .view
         x = self.relu4(self.fc4(self.dropout(x)))  # (B, f4)
         return self.out(x)  # (B, n_classes)
-
-
-def layer_names(model: nn.Module, kind: type[nn.Module] | None = nn.Conv2d) -> list[str]:
-    """Names of the model's leaf modules of type ``kind`` (all leaves if None), in order.
-
-    Args:
-        model: any module, typically a ZeroBiasCNN.
-        kind: module type to keep; ``nn.Conv2d`` (default) gives ``["conv1", "conv2", "conv3"]``.
-
-    Returns:
-        Names usable with ``dict(model.named_modules())[name]``.
-    """
-    return [
-        name
-        for name, module in model.named_modules()
-        if name and not list(module.children()) and (kind is None or isinstance(module, kind))
-    ]
 
 
 @torch.no_grad()
@@ -127,43 +97,11 @@ def init_paper_(model: ZeroBiasCNN, generator: torch.Generator) -> float:
     return k
 
 
-def build_model(config: ModelConfig | None = None, seed: int = 0) -> ZeroBiasCNN:
-    """Build a ZeroBiasCNN on the CPU with the paper's initialisation, deterministic in ``seed``.
-
-    Args:
-        config: model settings; ``ModelConfig()`` (the 8-class 96x96 paper model) if None.
-        seed: the same seed always gives the same weights. Move the model with ``.to(device)``.
-
-    Returns:
-        The initialised model (train mode); the drawn init scale is stored as ``model.init_k``.
-    """
-    model = ZeroBiasCNN(config)
+def build_zero_bias_cnn(config: ModelConfig, seed: int = 0) -> ZeroBiasCNN:
+    """A ZeroBiasCNN on the CPU with the paper's initialisation, deterministic in ``seed``; the drawn init
+    scale is stored as ``model.init_k``. The caller's RNG is left alone (PyTorch's default init, overwritten
+    here, would draw from it)."""
+    with torch.random.fork_rng(devices=[]):
+        model = ZeroBiasCNN(config)
     model.init_k = init_paper_(model, torch.Generator().manual_seed(seed))
     return model
-
-
-class Variant(NamedTuple):
-    """What distinguishes the paper's four variants: `a` = augmentation, `d` = dropout."""
-
-    augment: bool
-    dropout: bool
-
-
-VARIANTS: dict[str, Variant] = {
-    "cnn": Variant(augment=False, dropout=False),
-    "cnn_a": Variant(augment=True, dropout=False),
-    "cnn_d": Variant(augment=False, dropout=True),
-    "cnn_ad": Variant(augment=True, dropout=True),
-}
-
-
-def get_variant(name: str) -> Variant:
-    """The (augment, dropout) flags of a variant name such as ``"cnn_ad"``.
-
-    Raises:
-        ValueError: for an unknown name; the message lists the valid ones.
-    """
-    try:
-        return VARIANTS[name]
-    except KeyError:
-        raise ValueError(f"unknown variant {name!r}; valid variants: {', '.join(VARIANTS)}") from None

@@ -1,19 +1,12 @@
-"""Tests for fercore.model: the paper's architecture, parameter count, init and variants."""
+"""fercore.models.zero_bias: the paper's architecture, parameter count, init and variants."""
 
 import pytest
 import torch
 from torch import nn
 
-from fercore.model import (
-    VARIANTS,
-    ModelConfig,
-    Variant,
-    ZeroBiasCNN,
-    build_model,
-    get_variant,
-    init_paper_,
-    layer_names,
-)
+from fercore.config import VARIANTS, Variant, get_variant
+from fercore.models import ModelConfig, ZeroBiasCNN, build_model, init_paper_
+from fercore.units import layer_names
 
 SMALL = ModelConfig(width=0.25, image_size=48)  # a quick model for behaviour tests
 
@@ -55,7 +48,7 @@ def test_output_shape(image_size):
 
 def test_config_validation():
     with pytest.raises(ValueError, match="multiple of 8"):
-        ModelConfig(image_size=50)
+        ZeroBiasCNN(ModelConfig(image_size=50))
     with pytest.raises(ValueError, match="width"):
         ModelConfig(width=0)
 
