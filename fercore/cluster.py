@@ -46,14 +46,22 @@ def _ray():
     return ray
 
 
+_connected: str | None = None  # the address this process's Ray connection was made for
+
+
 def connect(address: str) -> None:
     """Start a local Ray instance (``"local"``) or join a running cluster at ``address`` (``host:port``,
-    ``ray://host:port`` or ``"auto"``); a second call reuses the connection."""
+    ``ray://host:port`` or ``"auto"``); a second call for the same address reuses the connection."""
+    global _connected
     ray = _ray()
     if ray.is_initialized():
-        return
+        if address == _connected:
+            return
+        ray.shutdown()
+    _connected = None
     if address == "local":
         ray.init(num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False, configure_logging=False)
+        _connected = address
         return
     if address != "auto":
         host, _, port = address.removeprefix("ray://").rpartition(":")
@@ -66,6 +74,7 @@ def connect(address: str) -> None:
         ray.init(address=address, configure_logging=False, log_to_driver=False)
     except (ConnectionError, RuntimeError) as error:
         raise ClusterError(f"cannot join the Ray cluster at {address}: {error}") from None
+    _connected = address
 
 
 def check_shared_storage(folder: str | os.PathLike, run_on_nodes: Callable | None = None) -> None:
