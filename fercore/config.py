@@ -21,6 +21,7 @@ from typing import NamedTuple
 import numpy as np
 
 from fercore.models import DEFAULT_ARCH, get_arch
+from fercore.targets import get_target
 
 CONFIG_FORMAT = 2
 # Fields of config.json written by fercore 0.1 (format 1, no "format" key) that are execution
@@ -28,7 +29,7 @@ CONFIG_FORMAT = 2
 # run's identity is otherwise unchanged, and a format-1 run has no data identity to check.
 _EXECUTION_FIELDS_V1 = ("device", "mixed_precision", "channels_last", "eval_batch_size")
 MIGRATIONS = {1: "fercore 0.1 run: device, mixed_precision, channels_last and eval_batch_size are execution "
-                 "settings now and are dropped; arch is zero_bias_cnn; no data identity is checked"}
+                 "settings now and are dropped; arch is zero_bias_cnn, target emotion; no data identity is checked"}
 
 
 class Variant(NamedTuple):
@@ -109,6 +110,7 @@ class TrainConfig:
 
     dataset: str = "synthfacs"  # name of the FaceSet (its classes and split are checked too: ``data_identity``)
     arch: str = DEFAULT_ARCH  # a registered architecture (fercore.models.ARCHS)
+    target: str = "emotion"  # what it learns: "emotion" (the paper's), or "aus" (AU presence: the FAU control)
     variant: str = "cnn_ad"  # cnn, cnn_a, cnn_d or cnn_ad: with augmentation (a), with dropout (d)
     fold: int = 0  # index into faceset.splits: that fold tests, the next one validates, the rest train
     profile: str = "paper"  # the preset the settings below came from (see PROFILES)
@@ -125,6 +127,7 @@ class TrainConfig:
     def __post_init__(self) -> None:
         get_variant(self.variant)  # fail early on a typo
         get_arch(self.arch)
+        get_target(self.target)
         if min(self.iterations, self.batch_size, self.eval_every) < 1:
             raise ValueError("iterations, batch_size and eval_every must be positive")
 
@@ -141,8 +144,9 @@ class TrainConfig:
         return cls(**{**preset, **overrides})
 
 
-def data_identity(faceset, fold: int) -> dict:
-    """What a run's result depends on in the data: the classes, and the fold's train / val / test images.
+def data_identity(faceset, fold: int, target: str = "emotion") -> dict:
+    """What a run's result depends on in the data: what it predicts (the classes, or the AU codes), and the
+    fold's train / val / test images.
 
     The indices are hashed (sha1), so a copy with other images or another protocol is told apart
     even when the sizes agree.
@@ -152,7 +156,7 @@ def data_identity(faceset, fold: int) -> dict:
     for part in (split.train, split.val, split.test):
         digest.update(np.asarray(part, dtype=np.int64).tobytes())
         digest.update(b"|")
-    return {"classes": list(faceset.classes), "train": len(split.train), "val": len(split.val),
+    return {"outputs": get_target(target).names(faceset), "train": len(split.train), "val": len(split.val),
             "test": len(split.test), "split_sha1": digest.hexdigest()}
 
 
@@ -177,6 +181,7 @@ def read_config(path: str | Path) -> tuple[TrainConfig, dict | None]:
         for name in _EXECUTION_FIELDS_V1:
             stored.pop(name, None)
         stored.setdefault("arch", DEFAULT_ARCH)
+        stored.setdefault("target", "emotion")
     data = stored.pop("data", None)
     known = {f.name for f in fields(TrainConfig)}
     unknown, missing = sorted(set(stored) - known), sorted(known - set(stored))

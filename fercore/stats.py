@@ -1,8 +1,10 @@
-"""Statistics of fold-by-fold comparisons: paired tests, effect sizes, Holm's adjustment, power.
+"""Statistics: paired comparisons of variants over folds, and scores of units for labels with their uncertainty.
 
 Every variant is trained on the same folds, so two variants are compared fold by fold (paired),
 never as two means side by side; a handful of folds detects only large effects, and the tables
-say how large (``detectable_effect``).
+say how large (``detectable_effect``). A unit's score for a label (an AU) is threshold-free (ROC AUC,
+average precision), computed for every unit and label at once, with subject-level bootstrap
+intervals whose resamples re-select the best unit (``best_unit_intervals``).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import warnings
 
 import numpy as np
 import pandas as pd
+import torch
 from scipy import optimize, stats
 
 # (effect, a, b): b differs from a only by the effect; the difference is b - a, fold by fold.
@@ -113,4 +116,113 @@ def conclusions(comparisons: pd.DataFrame, alpha: float = 0.05) -> list[str]:
     return lines
 
 
-__all__ = ["PAIRS", "conclusions", "detectable_effect", "holm", "paired_comparisons"]
+__all__ = ["PAIRS", "average_precision", "best_unit_intervals", "conclusions", "detectable_effect", "holm",
+           "paired_comparisons", "roc_auc", "subject_bootstrap"]
+
+
+# ----------------------------------------------------------------------------- scores of units for labels
+
+
+def _tie_groups(scores: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """For one column of scores (N,): the ascending sort order (N,) and each sorted entry's tie-group id (N,)."""
+    order = torch.argsort(scores, stable=True)
+    ordered = scores[order]
+    group = torch.cat([torch.zeros(1, dtype=torch.long, device=scores.device),
+                       torch.cumsum((ordered[1:] != ordered[:-1]).long(), 0)])
+    return order, group
+
+
+def roc_auc(scores, positives, weights=None) -> torch.Tensor:
+    """ROC AUC of every score column for every label column, for every row of ``weights``, vectorised.
+
+    The Mann-Whitney form on the data repeated ``weights`` times (ties count half), so weights of
+    subject counts give bootstrap resamples exactly; with no weights it equals
+    ``sklearn.metrics.roc_auc_score`` column by column.
+
+    Args:
+        scores: (N, C) float, e.g. each unit's peak activation on each image.
+        positives: (N, A) bool, e.g. each AU's presence.
+        weights: (B, N) non-negative counts; None: one row of ones.
+
+    Returns:
+        float64 (B, C, A); NaN where a label has no positive or no negative (weighted).
+    """
+    scores = torch.as_tensor(np.asarray(scores), dtype=torch.float64)
+    positives = torch.as_tensor(np.asarray(positives), dtype=torch.float64)
+    n = len(scores)
+    weights = torch.ones(1, n, dtype=torch.float64) if weights is None else torch.as_tensor(
+        np.asarray(weights), dtype=torch.float64)
+    n_pos = weights @ positives  # (B, A)
+    n_neg = weights.sum(1, keepdim=True) - n_pos
+    out = torch.empty(len(weights), scores.shape[1], positives.shape[1], dtype=torch.float64)
+    for c in range(scores.shape[1]):
+        order, group = _tie_groups(scores[:, c])
+        w = weights[:, order]  # (B, N) in ascending score order
+        per_group = torch.zeros(len(w), int(group[-1]) + 1, dtype=torch.float64).index_add_(1, group, w)  # (B, G)
+        below = torch.cumsum(per_group, 1) - per_group  # weight strictly below each group
+        # Each copy of an image sits at rank below + (ties, its own copies included, + 1) / 2 in its resample.
+        rank = (below + (per_group + 1) / 2)[:, group]  # (B, N)
+        rank_sum = (w * rank) @ positives[order]  # (B, A)
+        out[:, c] = (rank_sum - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg)
+    return torch.where((n_pos > 0) & (n_neg > 0), out.permute(1, 0, 2), torch.nan).permute(1, 0, 2)
+
+
+def average_precision(scores, positives) -> np.ndarray:
+    """Average precision of every score column for every label column (precision at each distinct score,
+    as ``sklearn.metrics.average_precision_score``).
+
+    Args:
+        scores: (N, C) float; positives: (N, A) bool.
+
+    Returns:
+        float (C, A); NaN where a label has no positive.
+    """
+    scores = torch.as_tensor(np.asarray(scores), dtype=torch.float64)
+    positives = torch.as_tensor(np.asarray(positives), dtype=torch.float64)
+    n_pos = positives.sum(0)  # (A,)
+    out = torch.empty(scores.shape[1], positives.shape[1], dtype=torch.float64)
+    for c in range(scores.shape[1]):
+        order, group = _tie_groups(-scores[:, c])  # descending scores
+        hits = positives[order]  # (N, A)
+        groups = int(group[-1]) + 1
+        tp = torch.cumsum(torch.zeros(groups, hits.shape[1], dtype=torch.float64).index_add_(0, group, hits), 0)
+        seen = torch.cumsum(torch.bincount(group, minlength=groups).double(), 0)[:, None]  # (G, 1)
+        gained = torch.diff(tp, dim=0, prepend=torch.zeros(1, hits.shape[1], dtype=torch.float64))  # (G, A)
+        out[c] = (gained * tp / seen).sum(0) / n_pos
+    return torch.where(n_pos > 0, out, torch.nan).numpy()
+
+
+def subject_bootstrap(subjects, n: int = 1000, seed: int = 0) -> np.ndarray:
+    """(n, N) counts of each image in ``n`` resamples of the subjects with replacement (every image of a subject
+    drawn k times counts k times): the unit of resampling is the person, as in the protocol's folds."""
+    unique, index = np.unique(np.asarray(subjects), return_inverse=True)
+    rng = np.random.default_rng(seed)
+    draws = rng.integers(0, len(unique), (n, len(unique)))  # (n, S) subject ids drawn
+    per_subject = np.zeros((n, len(unique)))
+    np.add.at(per_subject, (np.arange(n)[:, None], draws), 1)
+    return per_subject[:, index]  # (n, N)
+
+
+def best_unit_intervals(scores, positives, subjects, n_boot: int = 1000, level: float = 0.95,
+                        seed: int = 0) -> pd.DataFrame:
+    """Per label: the best-scoring unit (highest ROC AUC) and a subject-bootstrap interval of the best AUC, with
+    the best unit chosen again inside every resample (so the interval includes the selection).
+
+    Args:
+        scores: (N, C) unit scores; positives: (N, A) bool; subjects: (N,) ids.
+
+    Returns:
+        One row per label column: label (index), unit, auc, ci_low, ci_high (percentile interval).
+    """
+    point = roc_auc(scores, positives)[0]  # (C, A)
+    boot = roc_auc(scores, positives, subject_bootstrap(subjects, n_boot, seed))  # (B, C, A)
+    best_boot = torch.nan_to_num(boot, nan=-1.0).amax(1).numpy()  # (B, A)
+    tail = (1 - level) / 2
+    best = torch.nan_to_num(point, nan=-1.0).argmax(0).numpy()
+    rows = []
+    for a in range(point.shape[1]):
+        valid = best_boot[:, a] >= 0
+        low, high = np.quantile(best_boot[valid, a], [tail, 1 - tail]) if valid.any() else (np.nan, np.nan)
+        rows.append({"label": a, "unit": int(best[a]), "auc": float(point[best[a], a]), "ci_low": float(low),
+                     "ci_high": float(high)})
+    return pd.DataFrame(rows)

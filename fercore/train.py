@@ -8,7 +8,9 @@ are the test images touched, to score the selected checkpoint. The run directory
 (``fercore.store.RunFiles``) holds:
 
     config.json      the run's identity (``fercore.config``): TrainConfig and data identity
-    metrics.csv      one row per evaluation: iteration, train_loss, train_acc, val_loss, val_acc
+    metrics.csv      one row per evaluation: iteration, train_loss, train_acc, val_loss, val_acc (the *_acc
+                     columns are the target's score: accuracy, or for target "aus" per-AU accuracy at
+                     p = 0.5 (train) and the mean per-AU ROC AUC (val); ``fercore.targets``)
     best.pt          the checkpoint with the best validation accuracy: the one that is tested
     last.pt          everything needed to resume (model, optimiser, generators, history, best so far)
     predictions.csv  the test predictions of best.pt (index, subject, label, prediction, p_<class>)
@@ -30,7 +32,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from fercore import store
@@ -42,6 +43,7 @@ from fercore.inference import batches, evaluating
 from fercore.models import DEFAULT_ARCH, ModelConfig, PaperInput, build_model
 from fercore.progress import tqdm
 from fercore.store import RunFiles
+from fercore.targets import get_target
 
 _CHECK_EVERY = 10  # read the loss back from the device (NaN check, progress bar) every this many steps
 _SAMPLER, _AUGMENTER, _DROPOUT = 1, 2, 3  # random streams of a run, each seeded from (seed, stream)
@@ -59,7 +61,7 @@ class TrainResult:
     """What a finished run reports (result.json); the tables are read from the run directory."""
 
     run_dir: str
-    test_accuracy: float  # of the best-validation checkpoint, on the fold's test split
+    test_accuracy: float  # of the best-validation checkpoint on the test split (target "aus": mean per-AU ROC AUC)
     test_loss: float
     best_iteration: int  # the step whose checkpoint was selected (on validation)
     best_val_accuracy: float
@@ -135,7 +137,7 @@ def train(faceset: FaceSet, config: TrainConfig, run_dir, execution: Execution |
     """
     files = RunFiles(run_dir)
     execution = execution or Execution()
-    _claim(files, config, data_identity(faceset, config.fold))
+    _claim(files, config, data_identity(faceset, config.fold, config.target))
     if files.finished:
         return load_result(files.dir)
     device = execution.torch_device
@@ -154,17 +156,18 @@ class _Run:
 
     def __init__(self, faceset: FaceSet, config: TrainConfig, execution: Execution, files: RunFiles):
         self.config, self.execution, self.files = config, execution, files
+        self.target = target = get_target(config.target)
         device = self.device = execution.torch_device
         split = faceset.splits[config.fold]
         # The train and validation images go to the device once, as uint8, resized there if the
         # profile asks for a smaller input. The test images stay in the FaceSet until selection is over.
-        self.train_x, self.train_y = _to_device(faceset, split.train, config.image_size, device)  # (Ntr, 1, S, S)
-        self.val_x, self.val_y = _to_device(faceset, split.val, config.image_size, device)  # (Nva, 1, S, S)
+        self.train_x, self.train_y = _to_device(faceset, split.train, config.image_size, device, target)  # (Ntr, ...)
+        self.val_x, self.val_y = _to_device(faceset, split.val, config.image_size, device, target)
         variant = get_variant(config.variant)
         self.augment = AugmentConfig() if variant.augment else None
         # The arch's init (on the CPU, so every device starts from the same weights), SGD with
         # momentum and weight decay on all parameters, constant learning rate.
-        self.model_config = ModelConfig(n_classes=len(faceset.classes), image_size=config.image_size,
+        self.model_config = ModelConfig(n_classes=len(target.names(faceset)), image_size=config.image_size,
                                         width=config.width, dropout=variant.dropout)
         model = build_model(self.model_config, seed=config.seed, arch=config.arch).to(device)
         self.model = model.to(memory_format=torch.channels_last) if execution.channels_last else model
@@ -213,19 +216,20 @@ class _Run:
         x, y = _sample_batch(self.train_x, self.train_y, self.config.batch_size, self.sampler, self.augment,
                              self.augmenter)
         with self.execution.autocast():
-            logits = self.model(self.execution.layout(x))  # (B, n_classes)
-        loss = F.cross_entropy(logits.float(), y)
+            logits = self.model(self.execution.layout(x))  # (B, outputs)
+        loss = self.target.loss(logits.float(), y)
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
         self.scaler.step(self.optimizer)
         self.scaler.update()
-        return loss.detach(), (logits.argmax(1) == y).sum()
+        return loss.detach(), self.target.right(logits, y)
 
     def _evaluate_and_save(self, train_loss: float, train_acc: float) -> float:
-        """Validate; keep the best checkpoint (accuracy first, lower loss breaks ties); write the tables and
-        last.pt. Returns the validation accuracy."""
+        """Validate; keep the best checkpoint (score first, lower loss breaks ties); write the tables and
+        last.pt. Returns the validation score."""
         state, step = self.state, self.state["iteration"]
-        val_loss, val_acc = _evaluate(self.model, self.val_x, self.val_y, self.execution)
+        logits = _predict(self.model, self.val_x, self.execution)
+        val_loss, val_acc = self.target.loss(logits, self.val_y).item(), self.target.score(logits, self.val_y)
         row = {"iteration": step, "train_loss": train_loss, "train_acc": train_acc, "val_loss": val_loss,
                "val_acc": val_acc}
         state["history"].append(row)
@@ -285,15 +289,15 @@ class _Run:
         config, state, files = self.config, self.state, self.files
         self.model.load_state_dict(torch.load(files.best, map_location=self.device, weights_only=True)["model"])
         index = faceset.splits[config.fold].test
-        test_x, test_y = _to_device(faceset, index, config.image_size, self.device)
-        logits = _predict(self.model, test_x, self.execution)  # (Nte, n_classes)
-        predictions = _prediction_table(faceset, index, logits, test_y)
+        test_x, test_y = _to_device(faceset, index, config.image_size, self.device, self.target)
+        logits = _predict(self.model, test_x, self.execution)  # (Nte, outputs)
+        predictions = self.target.predictions(faceset, index, logits, test_y)
         with store.atomic_path(files.predictions) as tmp:
             predictions.to_csv(tmp, index=False)
         sessions = [*state["sessions"], self.session]
         result = TrainResult(
-            run_dir=str(files.dir), test_accuracy=float(predictions["correct"].mean()),
-            test_loss=F.cross_entropy(logits, test_y).item(), best_iteration=state["best"]["iteration"],
+            run_dir=str(files.dir), test_accuracy=self.target.test_score(predictions),
+            test_loss=self.target.loss(logits, test_y).item(), best_iteration=state["best"]["iteration"],
             best_val_accuracy=state["best"]["val_acc"], iterations=config.iterations, seconds=state["seconds"],
             images_per_s=config.iterations * config.batch_size / max(state["seconds"], 1e-9),
             device=device_name(self.device), config=asdict(config),
@@ -310,8 +314,9 @@ def _stream_seed(seed: int, stream: int) -> int:
     return seed * 1_000 + stream
 
 
-def _to_device(faceset: FaceSet, index: np.ndarray, size: int, device: torch.device):
-    """The images and labels at ``index`` on ``device``: uint8 (n, 1, size, size) and int64 (n,).
+def _to_device(faceset: FaceSet, index: np.ndarray, size: int, device: torch.device, target):
+    """The images and the target's labels at ``index`` on ``device``: uint8 (n, 1, size, size) and int64 (n,)
+    (classes) or float (n, A) (AU presence).
 
     Images are resized there (area interpolation, rounded back to uint8) when ``size`` is
     smaller than the FaceSet's; the FaceSet itself is left untouched.
@@ -320,33 +325,27 @@ def _to_device(faceset: FaceSet, index: np.ndarray, size: int, device: torch.dev
         raise ValueError(f"image_size {size} is larger than the FaceSet's {faceset.image_size}")
     index = torch.as_tensor(np.asarray(index), dtype=torch.long)
     images = resize(faceset.images[index].to(device), size)  # (n, 1, size, size) uint8
-    return images, faceset.labels[index].to(device)
+    return images, target.labels(faceset, index).to(device)
 
 
 def _sample_batch(images, labels, batch_size, sampler, augment, augmenter):
     """A training batch: indices uniform with replacement, then augmentation (if any) and normalisation.
 
     Returns:
-        x float32 (B, 1, S, S), the network input, and y int64 (B,).
+        x float32 (B, 1, S, S), the network input, and y (B,) or (B, A).
     """
     index = torch.randint(len(images), (batch_size,), generator=sampler, device=images.device)  # (B,)
     return prepare_batch(images[index], augment, augmenter), labels[index]
 
 
 def _predict(model: nn.Module, images: torch.Tensor, execution: Execution) -> torch.Tensor:
-    """Logits float32 (n, n_classes) of uint8 images (n, 1, S, S), normalised like training batches."""
+    """Logits float32 (n, outputs) of uint8 images (n, 1, S, S), normalised like training batches."""
     outputs = []
     with evaluating(model), execution.autocast():
         for chunk in batches(len(images), execution.eval_batch_size):
             x = prepare_batch(images[chunk])  # (b, 1, S, S); no augmentation
             outputs.append(model(execution.layout(x)).float())
     return torch.cat(outputs)
-
-
-def _evaluate(model, images, labels, execution: Execution) -> tuple[float, float]:
-    """(mean cross-entropy, accuracy) on a labelled split."""
-    logits = _predict(model, images, execution)
-    return F.cross_entropy(logits, labels).item(), (logits.argmax(1) == labels).float().mean().item()
 
 
 def _check_finite(losses: torch.Tensor, first: int, config: TrainConfig) -> None:
@@ -359,17 +358,6 @@ def _check_finite(losses: torch.Tensor, first: int, config: TrainConfig) -> None
             f"Run: variant={config.variant} fold={config.fold} lr={config.lr} batch_size={config.batch_size} "
             f"image_size={config.image_size} width={config.width} seed={config.seed}. "
             f"A lower lr usually helps; last.pt holds the state of the last evaluation before it.")
-
-
-def _prediction_table(faceset: FaceSet, index, logits: torch.Tensor, labels: torch.Tensor) -> pd.DataFrame:
-    """One row per test image: index, subject, label, prediction, correct, p_<class> per class."""
-    probs = logits.softmax(1).cpu().numpy()  # (n, n_classes)
-    labels, index = labels.cpu().numpy(), np.asarray(index)
-    table = pd.DataFrame({"index": index, "subject": faceset.subjects[index], "label": labels,
-                          "prediction": probs.argmax(1), "correct": probs.argmax(1) == labels})
-    for k, name in enumerate(faceset.classes):
-        table[f"p_{name}"] = probs[:, k]
-    return table
 
 
 def _claim(files: RunFiles, config: TrainConfig, data: dict) -> None:

@@ -29,7 +29,7 @@ def test_profiles():
 
 def test_data_identity_tells_protocols_apart(tiny_faceset):
     same = data_identity(tiny_faceset, 1)
-    assert same == data_identity(tiny_faceset, 1) and same["classes"] == ["left", "centre", "right"]
+    assert same == data_identity(tiny_faceset, 1) and same["outputs"] == ["left", "centre", "right"]
     split = tiny_faceset.splits[1]
     train, val = split.train.copy(), split.val.copy()
     train[0], val[0] = val[0], train[0]  # one image moved between train and validation: same sizes

@@ -146,7 +146,7 @@ def test_finished_run_is_read_back_and_config_must_match(faceset, tmp_path, monk
     with pytest.raises(RunDirError, match=r"holds another run \(lr: 0.01 -> 0.02\)"):
         train(faceset, tiny_config(lr=0.02), tmp_path, progress=False)
     other_classes = FaceSet(**{**faceset.__dict__, "classes": ["a", "b", "c"]})
-    with pytest.raises(RunDirError, match=r"data classes: \['left', 'centre', 'right'\] -> \['a', 'b', 'c'\]"):
+    with pytest.raises(RunDirError, match=r"data outputs: \['left', 'centre', 'right'\] -> \['a', 'b', 'c'\]"):
         train(other_classes, tiny_config(), tmp_path, progress=False)
 
 
@@ -192,13 +192,13 @@ def test_test_rows_are_read_only_after_the_last_validation(faceset, tmp_path, mo
     monkeypatch.setattr(RecordedTensor, "log", log)
     recorded = FaceSet(**{**faceset.__dict__, "images": faceset.images.as_subclass(RecordedTensor),
                           "labels": faceset.labels.as_subclass(RecordedTensor)})
-    evaluate = train_module._evaluate
+    evaluate = train_module._Run._evaluate_and_save
 
-    def logged_evaluate(*args, **kwargs):
+    def logged_evaluate(self, *args, **kwargs):
         log.append(("evaluate", None))
-        return evaluate(*args, **kwargs)
+        return evaluate(self, *args, **kwargs)
 
-    monkeypatch.setattr(train_module, "_evaluate", logged_evaluate)
+    monkeypatch.setattr(train_module._Run, "_evaluate_and_save", logged_evaluate)
     train(recorded, tiny_config(), tmp_path, progress=False)
 
     split = faceset.splits[0]
