@@ -60,7 +60,7 @@ class Study:
         return Execution(device=self.device)
 
     def run_files(self, variant: str, fold: int, task_folder: str = "") -> store.RunFiles:
-        """The files of one run of the study's grid (``task_folder``: "" for the main task, "classes6", ...)."""
+        """The files of one run of the study's grid (``task_folder``: "" for the main task, "classes6", "aus", ...)."""
         folder = store.experiment_dir(self.run_dir, task_folder, arch_folder(self.arch))
         return store.RunFiles(store.run_dir_of(folder, variant, fold))
 
@@ -69,21 +69,34 @@ class Study:
         return TrainConfig.from_profile(self.profile, self.arch, **{"dataset": self.dataset, "variant": variant,
                                                                     "fold": fold, "seed": self.seed, **overrides})
 
-    def train(self, variant: str, fold: int, progress: bool = True) -> TrainResult:
-        """Train (or read back, or resume) one run of the main task on the study's device."""
-        files = self.run_files(variant, fold)
-        return train(self.faceset(), self.train_config(variant, fold), files.dir, self.execution(), progress=progress)
+    def train(self, variant: str, fold: int, target: str = "emotion", faceset: FaceSet | None = None,
+              progress: bool = True, **overrides) -> TrainResult:
+        """Train (or read back, or resume) one run on the study's device: of the main task (target "emotion"), or
+        of another target (e.g. "aus" on ``fau.coded_frames``), whose runs live in the task folder named after it.
+        ``overrides`` set TrainConfig fields (a finished run with other settings is refused, not overwritten)."""
+        files = self.run_files(variant, fold, _task_folder(target))
+        config = self.train_config(variant, fold, target=target, **overrides)
+        return train(faceset or self.faceset(), config, files.dir, self.execution(), progress=progress)
 
-    def result(self, variant: str, fold: int) -> TrainResult:
-        files = self.run_files(variant, fold)
-        if not files.finished:
-            raise FileNotFoundError(f"no finished run in {files.dir}: run notebooks/01_training.ipynb "
-                                    f"(variant={variant!r}, fold={fold}) or `fercore train` first")
-        return load_result(files.dir)
+    def result(self, variant: str, fold: int, target: str = "emotion") -> TrainResult:
+        return load_result(self._finished(variant, fold, target).dir)
 
-    def model(self, variant: str, fold: int) -> nn.Module:
+    def model(self, variant: str, fold: int, target: str = "emotion") -> nn.Module:
         """The selected (best-validation) model of a finished run, in eval mode on the study's device."""
-        return load_model(self.run_files(variant, fold).dir, device=self.device)
+        return load_model(self._finished(variant, fold, target).dir, device=self.device)
+
+    def _finished(self, variant: str, fold: int, target: str) -> store.RunFiles:
+        files = self.run_files(variant, fold, _task_folder(target))
+        if not files.finished:
+            how = "notebooks/01_training.ipynb" if target == "emotion" else "Study.train(..., target=...)"
+            raise FileNotFoundError(f"no finished run in {files.dir}: run {how} (variant={variant!r}, fold={fold}) "
+                                    "or `fercore train` first (a run stopped early resumes where it stopped)")
+        return files
+
+    def trained_folds(self, variant: str) -> list[int]:
+        """The folds of the main task with a finished run of ``variant`` (for stability across networks)."""
+        folds = range(len(self.faceset().splits))
+        return [fold for fold in folds if self.run_files(variant, fold).finished]
 
     def save_figure(self, fig, name: str) -> Path:
         """``<run_dir>/figures/<name>.png``; the figure stays displayed in the notebook."""
@@ -96,6 +109,10 @@ class Study:
     def read(self, notebook: str) -> dict:
         """What notebook ``notebook`` ("00_datasets", ...) wrote; a clear error names it when missing."""
         return store.read_json(Path(self.run_dir) / f"{notebook}.json", produced_by=f"notebooks/{notebook}.ipynb")
+
+
+def _task_folder(target: str) -> str:
+    return "" if target == "emotion" else target
 
 
 __all__ = ["Study"]

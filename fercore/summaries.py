@@ -163,7 +163,11 @@ class NeuronsSummary:
 
 @dataclass
 class FauSummary:
-    """Notebook 04: the FAU analysis of the trained network and its controls."""
+    """Notebook 04: the instrument calibrated on controls, then applied to the expression network.
+
+    ``networks`` maps "planted", "au_supervised", "random", "trained" to ``fau.Measures.record()`` (recovery,
+    recovery_by_k, best_unit_auc: AU -> unit, auc, ci_low, ci_high, dissection: units_detecting, aus_detected,
+    ...); ``verdict`` maps each AU to "learned", "partly" or "not learned" by ``fau.verdicts``' rule."""
 
     NOTEBOOK: ClassVar[str] = "04_fau_analysis"
     arch: str
@@ -173,15 +177,18 @@ class FauSummary:
     k: int
     q_max: float
     min_inside: float
+    learned_auc: float
     images: int
     au_images: dict
-    recovery: dict
-    per_au: dict
+    au_supervised_test_auc: float  # the AU-trained control's own mean per-AU test AUC (its output layer)
+    networks: dict
+    calibration: dict  # the controls' quality bars: name -> {"value", "bar", "met"}
+    stability: dict  # ``fau.stability`` over the trained folds' networks
     enriched_pairs: dict
-    iou_mean: dict
-    probe_auc: dict
     probe_auc_mean: dict
     counterfactual_best_selectivity: dict
+    verdict: dict
+    answer: str  # the paragraph of ``fau.verdict_text``
 
 
 @dataclass

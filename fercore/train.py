@@ -188,7 +188,7 @@ class _Run:
         start, done_before = time.perf_counter(), state["seconds"]
         first = state["iteration"]  # step the current evaluation interval started from
         losses = torch.zeros(config.eval_every, device=self.device)  # (eval_every,) training loss per step
-        correct = torch.zeros((), dtype=torch.long, device=self.device)  # right training predictions
+        correct = torch.zeros((), device=self.device)  # right training predictions (per-AU shares for "aus")
         val_acc = state["history"][-1]["val_acc"] if state["history"] else float("nan")
         with tqdm(total=config.iterations, initial=first, disable=not progress, unit="it",
                   desc=f"{config.variant} fold {config.fold}") as bar:

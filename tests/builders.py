@@ -209,3 +209,35 @@ def make_tiny_faceset(size: int = 32, per_class: int = 24, n_subjects: int = 8, 
         aus=torch.zeros(n, 0, dtype=torch.int8), au_codes=[], landmarks=torch.full((n, 68, 2), float("nan")),
         meta=pd.DataFrame({"k": range(n)}), splits=rotating_splits(np.array([fold_of[s] for s in subjects]), n_folds),
     )
+
+
+# ---------------------------------------------------------------- FaceSets with AU codes for the FAU analysis
+
+AU_SIZE = 96
+
+
+def template_landmarks(size: int = AU_SIZE) -> np.ndarray:
+    """(68, 2) SynthFACS's template face, in crop pixels of a ``size`` crop."""
+    from fercore.data.crop import landmark_box, to_crop_coords
+    from fercore.data.synthfacs.face import TEMPLATE
+
+    frame = TEMPLATE * 120 + [320, 200]
+    return to_crop_coords(frame, landmark_box(frame), size)
+
+
+def au_faceset(images, present: np.ndarray, au_codes, labels=None, subjects=None):
+    """A FaceSet of uint8 (N, 96, 96) ``images`` (None: black) whose FACS codes are ``present`` (N, A) at
+    intensity C, every face with the template's landmarks; one subject per image unless given."""
+    import pandas as pd
+    import torch
+
+    from fercore.data.faceset import FaceSet
+
+    n = len(present)
+    images = np.zeros((n, AU_SIZE, AU_SIZE), np.uint8) if images is None else images
+    subjects = np.array([f"S{i:03d}" for i in range(n)]) if subjects is None else np.asarray(subjects)
+    return FaceSet(name="test", images=torch.from_numpy(np.ascontiguousarray(images[:, None])),
+                   labels=torch.as_tensor(np.zeros(n) if labels is None else labels, dtype=torch.int64),
+                   classes=["a", "b"], subjects=subjects, aus=torch.from_numpy(present.astype(np.int8) * 3),
+                   au_codes=list(au_codes), landmarks=torch.from_numpy(np.repeat(template_landmarks()[None], n, 0)),
+                   meta=pd.DataFrame({"i": range(n)}))

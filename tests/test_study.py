@@ -23,11 +23,35 @@ def test_study_trains_reads_back_and_writes(synth_root, tmp_path, monkeypatch):
     config = study.train_config("cnn", 0, iterations=2, eval_every=2)
     assert (config.dataset, config.profile, config.variant, config.seed) == ("synthfacs", "quick", "cnn", 0)
 
+    from fercore import train as train_module
     from fercore.train import train
 
+    sample_batch, calls = train_module._sample_batch, []
+
+    def crash_at_step_3(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return sample_batch(*args, **kwargs)
+
+    monkeypatch.setattr(train_module, "_sample_batch", crash_at_step_3)
+    with pytest.raises(KeyboardInterrupt):  # checkpointed at step 2, stopped in step 3
+        train(faceset, study.train_config("cnn", 1, iterations=4, eval_every=2), study.run_files("cnn", 1).dir,
+              progress=False)
+    monkeypatch.setattr(train_module, "_sample_batch", sample_batch)
+    with pytest.raises(FileNotFoundError, match="no finished run .* stopped early resumes"):
+        study.model("cnn", 1)  # a run that stopped early is not read as a result
     train(faceset, config, study.run_files("cnn", 0).dir, progress=False)
     assert study.result("cnn", 0).iterations == 2
     assert not study.model("cnn", 0).training
+    assert study.trained_folds("cnn") == [0]
+
+    from fercore import fau
+
+    coded = fau.coded_frames(study.faceset(frames="peak", unlabelled=True))
+    result = study.train("cnn", 0, target="aus", faceset=coded, progress=False, iterations=4, eval_every=2)
+    assert result.run_dir == str(study.run_files("cnn", 0, "aus").dir) and 0 <= result.test_accuracy <= 1
+    assert study.model("cnn", 0, target="aus").out.out_features == len(coded.au_codes)
 
     fig = plt.figure()
     assert study.save_figure(fig, "03_x") == study.figures / "03_x.png"

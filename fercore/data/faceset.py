@@ -104,18 +104,36 @@ class FaceSet:
         out[(self.aus == AU_NOT_CODED) | (self.aus == AU_PRESENT_UNKNOWN)] = float("nan")
         return out
 
-    def subset(self, index) -> FaceSet:
-        """The images at ``index`` (an index array or bool mask); splits are dropped."""
+    def subset(self, index, keep_splits: bool = False) -> FaceSet:
+        """The images at ``index`` (an index array or bool mask).
+
+        Args:
+            keep_splits: put each image in the parts of every fold that hold its subject (an image of a subject
+                in no split is in none), else drop the splits. The splits must be subject-independent.
+        """
         index = torch.as_tensor(np.asarray(index))
         if index.dtype == torch.bool:
             index = index.nonzero().flatten()
         np_index = index.numpy()
+        splits = self._subject_splits(self.subjects[np_index]) if keep_splits else []
         return FaceSet(
             name=self.name, images=self.images[index], labels=self.labels[index], classes=list(self.classes),
             subjects=self.subjects[np_index], aus=self.aus[index], au_codes=list(self.au_codes),
             landmarks=self.landmarks[index], meta=self.meta.iloc[np_index].reset_index(drop=True),
-            splits=[], protocol=dict(self.protocol),
+            splits=splits, protocol=dict(self.protocol),
         )
+
+    def _subject_splits(self, subjects: np.ndarray) -> list[Split]:
+        """The splits carried over to images of ``subjects`` (N',) by subject membership."""
+        out, position = [], np.arange(len(subjects))
+        for k, split in enumerate(self.splits):
+            parts = {part: set(self.subjects[getattr(split, part)]) for part in ("train", "val", "test")}
+            shared = (parts["train"] & parts["val"]) | (parts["train"] & parts["test"]) | (parts["val"] & parts["test"])
+            if shared:
+                raise ValueError(f"fold {k} is not subject-independent (e.g. subject {sorted(shared)[0]}): its splits "
+                                 "cannot be carried over by subject")
+            out.append(Split(*(position[np.isin(subjects, sorted(parts[p]))] for p in ("train", "val", "test"))))
+        return out
 
     def class_counts(self) -> pd.DataFrame:
         """Images and subjects per class (unlabelled images are left out)."""

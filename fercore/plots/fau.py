@@ -116,3 +116,36 @@ def scores_by_depth(scores: pd.DataFrame, measure: str = "recovery"):
     fig.suptitle(f"{measure} of the action units, layer by layer", fontsize=10)
     fig.tight_layout()
     return fig
+
+
+NETWORK_COLORS = {"planted": "tab:green", "au_supervised": "tab:purple", "random": "tab:gray", "trained": "tab:blue"}
+
+
+def instrument_calibration(measures: dict):
+    """Three panels over networks (``fau.Measures`` by name; controls and the network under study): recovery
+    over k with its subject-bootstrap band; each AU's best-unit ROC AUC with its 95% interval; network
+    dissection's share of units detecting an AU, observed against the permutation null."""
+    fig, axes = plt.subplots(1, 3, figsize=(15, 3.8), gridspec_kw={"width_ratios": [1, 2, 0.8]})
+    names = list(measures)
+    for n, (name, m) in enumerate(measures.items()):
+        color = NETWORK_COLORS.get(name, f"C{n}")
+        curve = m.curve
+        axes[0].plot(curve["k"], curve["recovery"], marker="o", markersize=3, color=color, label=name)
+        axes[0].fill_between(curve["k"], curve["recovery_low"], curve["recovery_high"], color=color, alpha=0.2)
+        best = m.best_unit
+        x = np.arange(len(best)) + (n - (len(names) - 1) / 2) * 0.8 / len(names)
+        axes[1].errorbar(x, best["auc"], yerr=[best["auc"] - best["ci_low"], best["ci_high"] - best["auc"]], fmt="o",
+                         markersize=3, color=color, elinewidth=1, label=name)
+        axes[2].bar(n - 0.2, m.dissection.units_detecting, width=0.4, color=color)
+        axes[2].bar(n + 0.2, m.dissection.null_units_detecting, width=0.4, color=color, alpha=0.35, hatch="//")
+    axes[0].set(xlabel="k (top images per unit)", ylabel="recovery", ylim=(-0.03, 1.03),
+                title="recovery over k (95% band)")
+    axes[0].legend(fontsize=8)
+    aus = next(iter(measures.values())).best_unit.index
+    axes[1].set_xticks(np.arange(len(aus)), aus, rotation=60, fontsize=8)
+    axes[1].axhline(0.5, color="black", linewidth=0.8, linestyle=":")
+    axes[1].set(ylabel="ROC AUC of the best unit", title="best unit per AU (95% subject-bootstrap interval)")
+    axes[2].set_xticks(range(len(names)), names, rotation=30, fontsize=8)
+    axes[2].set(ylabel="share of units detecting an AU", title="dissection (hatched: null)")
+    fig.tight_layout()
+    return fig

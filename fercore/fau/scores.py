@@ -1,0 +1,99 @@
+"""Threshold-free scores of units for AUs: pooled features, per (unit, AU) ROC AUC and average precision, the
+best unit per AU with a subject-bootstrap interval, and linear probes."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import pandas as pd
+from torch import nn
+
+from fercore import units
+from fercore.data.faceset import FaceSet
+
+
+def pooled_features(model: nn.Module, faceset: FaceSet, layer: str, preprocess: Callable | None = None) -> np.ndarray:
+    """(N, C) peak activation of every channel of ``layer`` on every image (global max pool)."""
+    peaks = [maps.flatten(2).amax(dim=2).cpu().numpy()
+             for _, maps in units.layer_maps(model, faceset, layer, preprocess=preprocess)]
+    return np.concatenate(peaks)  # (N, C)
+
+
+def probes(features: np.ndarray, faceset: FaceSet, n_folds: int = 5, min_images: int = 20, seed: int = 0):
+    """AUC of a linear probe for each AU's presence, under subject-independent folds.
+
+    Args:
+        features: (N, C) from ``pooled_features``.
+
+    Returns:
+        One row per AU with at least ``min_images`` positives: AU, present, auc.
+    """
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import roc_auc_score
+    from sklearn.model_selection import GroupKFold
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    present = faceset.au_present().numpy()
+    groups = faceset.subjects
+    rows = []
+    for a, au in enumerate(faceset.au_codes):
+        y = present[:, a]
+        if y.sum() < min_images or (~y).sum() < min_images:
+            continue
+        scores = np.zeros(len(y))
+        folds = GroupKFold(n_splits=n_folds, shuffle=True, random_state=seed)
+        for train, test in folds.split(features, y, groups):
+            probe = make_pipeline(StandardScaler(), LogisticRegression(C=0.1, max_iter=2000))
+            probe.fit(features[train], y[train])
+            scores[test] = probe.predict_proba(features[test])[:, 1]
+        rows.append({"AU": au, "present": int(y.sum()), "auc": float(roc_auc_score(y, scores))})
+    return pd.DataFrame(rows)
+
+
+def scored_aus(faceset: FaceSet, min_images: int = 20) -> list[str]:
+    """The AUs with at least ``min_images`` coded images showing them and as many not showing them."""
+    present = faceset.au_present().numpy()
+    return [au for a, au in enumerate(faceset.au_codes)
+            if present[:, a].sum() >= min_images and (~present[:, a]).sum() >= min_images]
+
+
+def unit_scores(features: np.ndarray, faceset: FaceSet, min_images: int = 20) -> pd.DataFrame:
+    """Threshold-free score of every unit for every scored AU, over all coded images.
+
+    Args:
+        features: (N, C) each unit's peak activation on each image (``pooled_features``).
+
+    Returns:
+        One row per (unit, AU): unit, AU, auc (ROC AUC of the peak activation for the AU's presence), ap
+        (average precision).
+    """
+    from fercore.stats import average_precision, roc_auc
+
+    aus = scored_aus(faceset, min_images)
+    columns = [faceset.au_codes.index(au) for au in aus]
+    present = faceset.au_present().numpy()[:, columns]
+    auc, ap = roc_auc(features, present)[0].numpy(), average_precision(features, present)  # (C, A)
+    units_ = np.repeat(np.arange(features.shape[1]), len(aus))
+    return pd.DataFrame({"unit": units_, "AU": np.tile(aus, features.shape[1]), "auc": auc.ravel(), "ap": ap.ravel()})
+
+
+def best_unit_auc(features: np.ndarray, faceset: FaceSet, min_images: int = 20, n_boot: int = 1000,
+                  level: float = 0.95, seed: int = 0) -> pd.DataFrame:
+    """Per scored AU: the unit whose peak activation detects it best (ROC AUC), with a subject-bootstrap interval
+    of that best AUC in which every resample chooses its best unit again (``stats.best_unit_intervals``).
+
+    Returns:
+        Index AU; columns unit, auc, ci_low, ci_high, ap (of that unit), present (coded images with the AU).
+    """
+    from fercore.stats import average_precision, best_unit_intervals
+
+    aus = scored_aus(faceset, min_images)
+    columns = [faceset.au_codes.index(au) for au in aus]
+    present = faceset.au_present().numpy()[:, columns]
+    table = best_unit_intervals(features, present, faceset.subjects, n_boot, level, seed)
+    ap = average_precision(features, present)
+    table["ap"] = [ap[u, a] for a, u in enumerate(table["unit"])]
+    table["present"] = present.sum(0)
+    return table.assign(AU=aus).drop(columns="label").set_index("AU")
