@@ -115,7 +115,8 @@ def _add_run_options(p, out_help: str):
     p.add_argument("--profile", default="quick", choices=["quick", "paper"])
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ... (default cpu)")
     p.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16", "fp16"],
-                   help="auto: bf16 on GPUs that support it, else fp16; fp32 on a CPU")
+                   help="auto: bf16 on GPUs that support it, else fp16; on a CPU bf16 where it computes bf16 "
+                        "natively (avx512_bf16, amx), else fp32")
     p.add_argument("--deterministic", action="store_true", help="PyTorch's deterministic algorithms (slower)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--iterations", type=int, default=None, help="override the profile's number of steps")
@@ -158,22 +159,33 @@ def _add_train(sub):
     p = sub.add_parser("train", help="train one variant on one fold (resumes an interrupted run)")
     p.add_argument("--variant", default="cnn_ad", choices=["cnn", "cnn_a", "cnn_d", "cnn_ad"])
     p.add_argument("--fold", type=int, default=0)
-    _add_run_options(p, "run directory (default runs/<profile>-<dataset>/<variant>/fold<k>)")
+    p.add_argument("--target", default="emotion", choices=["emotion", "aus"],
+                   help="emotion (the paper's task) or aus: AU presence on the FACS-coded frames (the positive "
+                        "control of notebook 04; scored by mean per-AU ROC AUC)")
+    _add_run_options(p, "run directory (default runs/<profile>-<dataset>/[aus/]<variant>/fold<k>)")
 
     def run(args):
-        from fercore import store
+        from fercore import fau, store
         from fercore.config import TrainConfig, arch_folder
         from fercore.train import train
 
         execution = _execution(args)
-        faceset = _faceset(args)
+        task = ""
+        if args.target == "aus":  # notebook 04's frames: the apex of every coded sequence, the neutral first frames
+            args.options = [*(args.options or []), "frames=peak", "unlabelled=True"]
+            faceset, task = fau.coded_frames(_faceset(args)), "aus"
+            if not len(faceset):
+                raise _InputError(f"{args.dataset} has no FACS-coded frames: --target aus needs FACS codes")
+        else:
+            faceset = _faceset(args)
         config = TrainConfig.from_profile(args.profile, args.arch, dataset=args.dataset, variant=args.variant,
-                                          fold=args.fold, **_overrides(args))
+                                          fold=args.fold, target=args.target, **_overrides(args))
         study_dir = store.default_run_dir(args.dataset, args.profile)
-        folder = store.experiment_dir(study_dir, arch_folder=arch_folder(args.arch))
+        folder = store.experiment_dir(study_dir, task, arch_folder(args.arch))
         out = args.out or store.run_dir_of(folder, args.variant, args.fold)
         result = train(faceset, config, out, execution, progress=not args.no_progress)
-        print(f"{args.variant} fold {args.fold}: test accuracy {result.test_accuracy:.1%} (checkpoint of "
+        score = "test accuracy" if args.target == "emotion" else "mean per-AU test AUC"
+        print(f"{args.variant} fold {args.fold}: {score} {result.test_accuracy:.1%} (checkpoint of "
               f"iteration {result.best_iteration}, validation {result.best_val_accuracy:.1%}), "
               f"{result.seconds:.0f} s, {result.images_per_s:.0f} images/s; run directory {out}")
 

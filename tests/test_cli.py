@@ -44,6 +44,10 @@ def test_cli_train_and_cv_end_to_end(synth_root, tmp_path, capsys):
     assert result.iterations == 6 and len(result.metrics()) == 2
     assert len(result.predictions()) == len(load("synthfacs", synth_root, frames="last3").splits[2].test)
     assert result.execution["device"] == "cpu" and result.execution["precision"] in ("fp32", "bf16")
+    aus = tmp_path / "aus"
+    assert main(["train", "--target", "aus", "--variant", "cnn", "--out", str(aus), *common]) == 0
+    assert "cnn fold 0: mean per-AU test AUC" in capsys.readouterr().out
+    assert load_result(aus).config["target"] == "aus"  # on the FACS-coded apex and neutral frames
 
     cv = tmp_path / "cv"
     assert main(["cv", "--variants", "cnn", "cnn_d", "--folds", "0", "1", "--out", str(cv), *common]) == 0
