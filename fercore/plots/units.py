@@ -5,6 +5,7 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+from matplotlib.figure import Figure
 from PIL import Image
 
 from fercore import projections, units
@@ -21,15 +22,24 @@ def _projection_window(projection: np.ndarray, field, y: int, x: int, side: int)
 
 
 def filter_topk(model, faceset: FaceSet, top: pd.DataFrame, layer: str, unit: int, k: int = 9,
-                method: str | None = "deconvolution", preprocess=None):
+                method: str | None = "deconvolution", preprocess=None, pyplot: bool = True):
     """The paper's figure for one filter: its top-k face patches, and below them the projection of
-    the unit into pixel space (``method``: "deconvolution" or "guided backprop"; None: patches only)."""
+    the unit into pixel space (``method``: "deconvolution" or "guided backprop"; None: patches only).
+
+    Black in a patch is outside the face crop: the receptive field of a unit near the border reaches past
+    the image's edge (the patch is drawn with the field's full size, so every patch is to the same scale).
+
+    Args:
+        pyplot: False draws a figure that pyplot does not manage (safe on any thread, never shown by the
+            inline backend: ``fercore.widgets``).
+    """
     rows = top[(top["filter"] == unit) & (top["rank"] < k)]
     field = units.receptive_field(model, layer, preprocess, faceset.image_size)
     scale = units.input_scale(model, faceset, preprocess)
     patches = units.patches(faceset, rows, field, scale)
     nrows = 1 if method is None else 2
-    fig, axes = plt.subplots(nrows, k, figsize=(1.25 * k, 1.35 * nrows), squeeze=False)
+    fig = (plt.figure if pyplot else Figure)(figsize=(1.25 * k, 1.35 * nrows))
+    axes = fig.subplots(nrows, k, squeeze=False)
     for ax in axes.flat:
         ax.axis("off")
     for c, (patch, row) in enumerate(zip(patches, rows.to_dict("records"), strict=True)):
