@@ -83,10 +83,22 @@ def positions_on_mean_face(faceset: FaceSet, top: pd.DataFrame, field, scale: fl
     return fig
 
 
-def grad_cam_grid(faceset: FaceSet, images, cams: np.ndarray, titles=None, ncols: int = 6):
-    """Faces with their Grad-CAM map overlaid."""
+def grad_cam_grid(faceset: FaceSet, images, cams: np.ndarray, predicted=None, titles=None, ncols: int = 6):
+    """Faces with their Grad-CAM map overlaid.
+
+    Args:
+        predicted: the class index each map explains (``projections.grad_cam``'s target); titled "true -> predicted",
+            in red where they differ. Without it, ``titles`` (or none).
+    """
+    if predicted is not None:
+        truth = [int(faceset.labels[i]) for i in images]
+        titles = [f"true {faceset.classes[t]}\nread as {faceset.classes[int(p)]}" for t, p in zip(truth, predicted,
+                                                                                                  strict=True)]
+        colours = ["black" if t == int(p) else "tab:red" for t, p in zip(truth, predicted, strict=True)]
+    else:
+        colours = ["black"] * len(images)
     nrows = max(1, int(np.ceil(len(images) / ncols)))
-    fig, axes = plt.subplots(nrows, ncols, figsize=(1.7 * ncols, 1.9 * nrows), squeeze=False)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(1.7 * ncols, 2.0 * nrows), squeeze=False)
     for ax in axes.flat:
         ax.axis("off")
     for k, (ax, i) in enumerate(zip(axes.flat, images, strict=False)):
@@ -94,6 +106,6 @@ def grad_cam_grid(faceset: FaceSet, images, cams: np.ndarray, titles=None, ncols
         ax.imshow(face, cmap="gray", vmin=0, vmax=255)
         ax.imshow(cams[k], cmap="jet", alpha=0.4, extent=(-0.5, face.shape[1] - 0.5, face.shape[0] - 0.5, -0.5))
         if titles is not None:
-            ax.set_title(titles[k], fontsize=8)
+            ax.set_title(titles[k], fontsize=8, color=colours[k])
     fig.tight_layout()
     return fig
