@@ -38,9 +38,11 @@ test-fast: $(STAMP) lint
 lint: $(STAMP)
 	$(BIN)/ruff check fercore tests
 
-## lab: JupyterLab on notebooks/
+## lab: JupyterLab on working copies of the notebooks in lab/ (ignored by git; made when missing, never
+## overwritten), in the kernel "Python (fercore)"; as root too. LAB_ARGS="--no-browser --port 8890" passes options
 lab: $(STAMP)
-	$(BIN)/jupyter lab notebooks/
+	$(BIN)/python -m ipykernel install --user --name fercore --display-name "Python (fercore)" >/dev/null
+	$(BIN)/python -m fercore.lab $(LAB_ARGS)
 
 synth: $(STAMP)
 	$(BIN)/fercore synth --out data/synthfacs

@@ -20,7 +20,9 @@ from fercore.config import get_profile
 from fercore.progress import SESSION_VARIABLE
 
 KERNEL_START_TIMEOUT_S = 120  # a kernel that has not answered by then is dead or stuck
-KERNEL = "python3"  # the kernel of the interpreter running fercore (ipykernel's native kernel spec)
+KERNEL = "fercore"  # the project's kernel ("Python (fercore)"), which make registers for .venv's interpreter
+FALLBACK_KERNEL = "python3"  # ipykernel's native kernel spec: the interpreter running fercore
+_warned: set[str] = set()
 COMMON_PARAMETERS = ("dataset", "data_root", "options", "profile", "device", "run_dir", "seed")
 
 
@@ -32,6 +34,31 @@ class NotebookFailed(RuntimeError):
         where = f"cell {cell} ({source!r})" if cell is not None else "before any cell ran"
         see = f"; the partly executed notebook is {kept}" if kept else ""
         super().__init__(f"{notebook.name}: {where}: {reason}{see}")
+
+
+def registered_kernel() -> tuple[str, str | None]:
+    """The kernel to run the notebooks in, and why not the project's when it is not.
+
+    Returns:
+        ("fercore", None) when the kernel spec ``fercore`` runs this interpreter (the one running fercore);
+        otherwise ("python3", the reason: not registered, or registered for another interpreter), ipykernel's native
+        spec for this interpreter, so the notebooks still run with this fercore.
+    """
+    import sys
+
+    from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
+
+    register = (f"`make` registers it, or: {sys.executable} -m ipykernel install --user --name {KERNEL} "
+                f"--display-name 'Python (fercore)'")
+    try:
+        spec = KernelSpecManager().get_kernel_spec(KERNEL)
+    except NoSuchKernel:
+        return FALLBACK_KERNEL, f"the Jupyter kernel '{KERNEL}' is not registered ({register})"
+    interpreter = spec.argv[0] if spec.argv else ""
+    if os.path.dirname(os.path.abspath(interpreter)) != os.path.dirname(os.path.abspath(sys.executable)):
+        return FALLBACK_KERNEL, (f"the Jupyter kernel '{KERNEL}' runs {interpreter}, not this interpreter "
+                                 f"({sys.executable}); to register it for this one: {register}")
+    return KERNEL, None
 
 
 def numbered_notebooks(folder: str | os.PathLike | None = None) -> list[Path]:
@@ -74,11 +101,15 @@ def execute(notebook: str | os.PathLike, out_dir: str | os.PathLike, timeout: in
     out_dir.mkdir(parents=True, exist_ok=True)
     output, partial, failed = (out_dir / notebook.name, out_dir / f".{notebook.stem}.partial.ipynb",
                                out_dir / f"{notebook.stem}.failed.ipynb")
+    kernel, problem = registered_kernel()
+    if problem and problem not in _warned:
+        _warned.add(problem)
+        print(f"note: {problem}. Running the notebooks in '{kernel}' (this interpreter) instead.", flush=True)
     attempt = 0
     while True:
         try:
             with _without_front_end():
-                papermill.execute_notebook(str(notebook), str(partial), parameters=parameters, kernel_name=KERNEL,
+                papermill.execute_notebook(str(notebook), str(partial), parameters=parameters, kernel_name=kernel,
                                            cwd=str(notebook.parent), progress_bar=False,
                                            start_timeout=KERNEL_START_TIMEOUT_S, execution_timeout=timeout)
             os.replace(partial, output)

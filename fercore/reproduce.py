@@ -100,7 +100,7 @@ def reproduce(dataset: str, root: str | os.PathLike | None = None, profile: str 
                            out_dir=report.notebooks, extra={"overrides": overrides, "arch": arch})
 
     # 3. The report: HTML copies, figures, result files.
-    html = [_to_html(path) for path in executed]
+    html = [to_html(path) for path in executed]
     figures = _copy(sorted((run_dir / "figures").glob("*.png")), report.figures)
     _copy(sorted(run_dir.glob("*.json")), report.results)
     result = Report(out=str(report.dir), run_dir=str(run_dir), trained=trained, skipped=total - trained,
@@ -125,12 +125,27 @@ def check_options(notebooks: list[str] | None, overrides: dict) -> None:
                          "(e.g. --notebooks 02) or drop the overrides")
 
 
-def _to_html(notebook: Path) -> Path:
-    """An HTML copy of an executed notebook, beside it (nbconvert's HTMLExporter, images embedded)."""
+# nbconvert's "lab" template without what it loads from CDNs (require.js, MathJax, Mermaid, the widget renderer):
+# the report reads the same offline. Figures are embedded PNGs, and under papermill widgets draw still figures
+# (fercore.widgets), so nothing in the page needs a script.
+OFFLINE_TEMPLATE = """{%- extends 'lab/index.html.j2' -%}
+{%- block html_head_js_requirejs -%}{%- endblock html_head_js_requirejs -%}
+{%- block jupyter_widgets -%}{%- endblock jupyter_widgets -%}
+{%- block html_head_js_mathjax -%}{%- endblock html_head_js_mathjax -%}
+{%- block html_head_js_mermaidjs -%}{%- endblock html_head_js_mermaidjs -%}
+"""
+
+
+def to_html(notebook: Path) -> Path:
+    """A self-contained HTML copy of an executed notebook, beside it (nbconvert's HTMLExporter with the lab
+    template less its CDN scripts; images embedded): it reads the same without a network."""
+    import jinja2
     import nbformat
     from nbconvert import HTMLExporter
 
-    body, _ = HTMLExporter().from_notebook_node(nbformat.read(notebook, as_version=4))
+    exporter = HTMLExporter(extra_loaders=[jinja2.DictLoader({"fercore_offline.html.j2": OFFLINE_TEMPLATE})],
+                            template_file="fercore_offline.html.j2")
+    body, _ = exporter.from_notebook_node(nbformat.read(notebook, as_version=4))
     return store.write_text(notebook.with_suffix(".html"), body)
 
 

@@ -103,21 +103,44 @@ def detectable_effect(n: int, alpha: float = 0.05, power: float = 0.8) -> float:
     return float(optimize.brentq(shortfall, 1e-6, high))
 
 
+def format_p(p: float | None) -> str:
+    """A p-value for people: "p < 0.001", "p = 0.004", "p = 0.21"; "p undefined" for NaN or None."""
+    if p is None or math.isnan(p):
+        return "p undefined"
+    if p < 0.001:
+        return "p < 0.001"
+    return f"p = {p:.3f}" if p < 0.01 else f"p = {p:.2f}"
+
+
+def readable(comparisons: pd.DataFrame) -> pd.DataFrame:
+    """``paired_comparisons`` as a table for people: differences in points, p-values as "< 0.001", "0.004", "0.21"
+    (or "n/a"), without the per-fold lists."""
+    table = comparisons.drop(columns=["folds", "diffs"], errors="ignore").copy()
+    for column in ("mean_a", "mean_b", "mean_diff", "sd_diff"):
+        table[column] = (100 * table[column]).round(1)
+    table = table.rename(columns={"mean_a": "mean_a (%)", "mean_b": "mean_b (%)", "mean_diff": "mean_diff (points)",
+                                  "sd_diff": "sd_diff (points)"})
+    for column in ("p", "p_holm", "wilcoxon_p", "wilcoxon_min_p"):
+        table[column] = [format_p(p).removeprefix("p ").removeprefix("= ").replace("undefined", "n/a")
+                         for p in table[column]]
+    return table.round({"d_z": 2, "t": 2, "detectable_d_z": 2})
+
+
 def conclusions(comparisons: pd.DataFrame, alpha: float = 0.05) -> list[str]:
     """One sentence per comparison: the effect in points, d_z, p, and whether the folds can tell."""
     lines = []
     for r in comparisons.itertuples():
         size = f"d_z = {r.d_z:.2f}" if not math.isnan(r.d_z) else "d_z undefined (identical differences)"
-        p = f"p = {r.p:.3f}" if not math.isnan(r.p) else "p undefined"
         verdict = ("significant" if r.p_holm < alpha else "not significant") if not math.isnan(r.p_holm) else "untested"
+        holm_p = format_p(r.p_holm).removeprefix("p ")
         lines.append(f"{r.effect} ({r.a} -> {r.b}): {100 * r.mean_diff:+.1f} points over {r.n} folds, {size}, "
-                     f"paired t-test {p} (Holm {r.p_holm:.3f}): {verdict} at {alpha:g}; "
+                     f"paired t-test {format_p(r.p)} (Holm-adjusted {holm_p}): {verdict} at {alpha:g}; "
                      f"{r.n} folds detect only d_z >= {r.detectable_d_z:.1f} with 80% power.")
     return lines
 
 
-__all__ = ["PAIRS", "average_precision", "best_unit_intervals", "conclusions", "detectable_effect", "holm",
-           "paired_comparisons", "roc_auc", "subject_bootstrap"]
+__all__ = ["PAIRS", "average_precision", "best_unit_intervals", "conclusions", "detectable_effect", "format_p", "holm",
+           "paired_comparisons", "readable", "roc_auc", "subject_bootstrap"]
 
 
 # ----------------------------------------------------------------------------- scores of units for labels

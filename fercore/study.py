@@ -98,9 +98,10 @@ class Study:
         folds = range(len(self.faceset().splits))
         return [fold for fold in folds if self.run_files(variant, fold).finished]
 
-    def save_figure(self, fig, name: str) -> Path:
-        """``<run_dir>/figures/<name>.png``; the figure stays displayed in the notebook."""
-        return store.save_figure(fig, self.figures, name)
+    def save_figure(self, fig, name: str) -> None:
+        """Write ``fig`` to ``<run_dir>/figures/<name>.png`` (``study.figures``); the figure stays displayed in the
+        notebook. Returns None, so a notebook cell that ends with this call shows the figure and nothing else."""
+        store.save_figure(fig, self.figures, name)
 
     def write(self, summary) -> Path:
         """Write a notebook's summary dataclass (``fercore.summaries``) to ``<run_dir>/<summary.NOTEBOOK>.json``."""

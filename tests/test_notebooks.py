@@ -27,6 +27,33 @@ def test_notebooks_are_committed_clean_and_parameterised():
         assert len(tagged) == 1, f"{path.name} needs exactly one cell tagged 'parameters'"
         for name in COMMON_PARAMETERS:
             assert f"{name} = " in tagged[0].source, f"{path.name}: parameter {name} missing"
+        assert nb.metadata.kernelspec["name"] == "fercore", f"{path.name} asks for another kernel than fercore's"
+
+
+def test_every_notebook_but_04_ends_with_what_we_found_and_try_this():
+    from fercore import findings
+
+    for path in numbered_notebooks():
+        if path.name.startswith("04_"):  # notebook 04 is being rewritten on main: no writer yet
+            continue
+        nb = nbformat.read(path, as_version=4)
+        titles = [c.source.splitlines()[0] for c in nb.cells if c.cell_type == "markdown" and c.source]
+        assert titles[-2:] == ["## What we found", "## Try this"], f"{path.name}: {titles[-2:]}"
+        assert path.stem in findings.WRITERS
+        assert f'findings.show(study, "{path.stem}")' in nb.cells[-2].source, path.name
+
+
+def test_the_html_copy_loads_nothing_from_the_network(tmp_path):
+    import re
+
+    from fercore.reproduce import to_html
+
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("# Title\n\n$x^2$ and a [link](https://example.org)")])
+    nbformat.write(nb, tmp_path / "x.ipynb")
+    html = to_html(tmp_path / "x.ipynb").read_text()
+    assert "<h1" in html and "https://example.org" in html
+    assert not re.findall(r"<script[^>]*\bsrc\s*=", html), re.findall(r"<script[^>]*>", html)
+    assert not any(cdn in html for cdn in ("cdnjs", "unpkg", "jsdelivr", "require.js"))
 
 
 def write_notebook(path: Path, *cells: str) -> Path:

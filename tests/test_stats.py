@@ -58,3 +58,22 @@ def test_holm_and_detectable_effect():
     power = scipy_stats.nct.sf(critical, n - 1, shift) + scipy_stats.nct.cdf(-critical, n - 1, shift)
     assert power == pytest.approx(0.8, abs=1e-6)
     assert stats.detectable_effect(10) < d and math.isnan(stats.detectable_effect(1))
+
+
+def test_p_values_are_written_for_people():
+    assert [stats.format_p(p) for p in (0.0, 2e-5, 0.00099, 0.001, 0.0042, 0.0123, 0.2149, 1.0)] == [
+        "p < 0.001", "p < 0.001", "p < 0.001", "p = 0.001", "p = 0.004", "p = 0.01", "p = 0.21", "p = 1.00"]
+    assert stats.format_p(math.nan) == stats.format_p(None) == "p undefined"
+    runs = _runs({"cnn": [0.60, 0.70, 0.65, 0.62, 0.61, 0.64], "cnn_a": [0.90, 0.99, 0.95, 0.93, 0.92, 0.96]})
+    line = stats.conclusions(stats.paired_comparisons(runs))[0]
+    assert "paired t-test p < 0.001 (Holm-adjusted < 0.001): significant at 0.05" in line
+    assert "0.000" not in line
+
+
+def test_a_readable_table_keeps_every_comparison_in_points():
+    runs = _runs({"cnn": [0.60, 0.70, 0.65, 0.62, 0.61, 0.64], "cnn_a": [0.90, 0.99, 0.95, 0.93, 0.92, 0.96]})
+    table = stats.paired_comparisons(runs)
+    readable = stats.readable(table)
+    assert list(readable["p"]) == ["< 0.001"] and readable["mean_diff (points)"].iloc[0] == pytest.approx(
+        round(100 * table["mean_diff"].iloc[0], 1))
+    assert "diffs" not in readable and readable["wilcoxon_p"].iloc[0] == "0.03"  # 6 positive differences: 2 / 64

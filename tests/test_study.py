@@ -54,7 +54,8 @@ def test_study_trains_reads_back_and_writes(synth_root, tmp_path, monkeypatch):
     assert study.model("cnn", 0, target="aus").out.out_features == len(coded.au_codes)
 
     fig = plt.figure()
-    assert study.save_figure(fig, "03_x") == study.figures / "03_x.png"
+    assert study.save_figure(fig, "03_x") is None  # a cell's last expression: nothing but the figure is shown
+    assert (study.figures / "03_x.png").stat().st_size > 0
     summary = NeuronsSummary(arch="zero_bias_cnn", variant="cnn", fold=0, layer="conv3", k=9,
                              filters_mined={"conv3": 64}, images_mined=10, receptive_fields=[],
                              checks={"x": float("nan")}, strongest_filters=[1], figures=["03_x.png"])

@@ -8,6 +8,7 @@ import pandas as pd
 import seaborn as sns
 
 from fercore.data.faceset import FaceSet
+from fercore.stats import format_p
 
 
 def learning_curves(metrics: pd.DataFrame, best_iteration: int | None = None, title: str | None = None):
@@ -96,8 +97,7 @@ def paired_differences(comparisons: pd.DataFrame, title: str | None = None):
         diffs = 100 * np.asarray(r.diffs)
         ax.scatter(diffs, np.full(len(diffs), k), color="0.45", s=22, zorder=2)
         ax.scatter([100 * r.mean_diff], [k], color="tab:red", marker="|", s=400, lw=2.5, zorder=3)
-        p = "p n/a" if np.isnan(r.p) else f"p={r.p:.2f}"
-        labels.append(f"{r.effect}: {r.a} -> {r.b}\n({p}, n={r.n})")
+        labels.append(f"{r.effect}: {r.a} -> {r.b}\n({format_p(r.p)}, n = {r.n})")
     ax.axvline(0, color="0.2", ls=":", lw=1)
     ax.set_yticks(range(len(comparisons)), labels, fontsize=8)
     ax.invert_yaxis()

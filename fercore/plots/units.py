@@ -5,6 +5,7 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+from matplotlib.figure import Figure
 from PIL import Image
 
 from fercore import projections, units
@@ -21,15 +22,24 @@ def _projection_window(projection: np.ndarray, field, y: int, x: int, side: int)
 
 
 def filter_topk(model, faceset: FaceSet, top: pd.DataFrame, layer: str, unit: int, k: int = 9,
-                method: str | None = "deconvolution", preprocess=None):
+                method: str | None = "deconvolution", preprocess=None, pyplot: bool = True):
     """The paper's figure for one filter: its top-k face patches, and below them the projection of
-    the unit into pixel space (``method``: "deconvolution" or "guided backprop"; None: patches only)."""
+    the unit into pixel space (``method``: "deconvolution" or "guided backprop"; None: patches only).
+
+    Black in a patch is outside the face crop: the receptive field of a unit near the border reaches past
+    the image's edge (the patch is drawn with the field's full size, so every patch is to the same scale).
+
+    Args:
+        pyplot: False draws a figure that pyplot does not manage (safe on any thread, never shown by the
+            inline backend: ``fercore.widgets``).
+    """
     rows = top[(top["filter"] == unit) & (top["rank"] < k)]
     field = units.receptive_field(model, layer, preprocess, faceset.image_size)
     scale = units.input_scale(model, faceset, preprocess)
     patches = units.patches(faceset, rows, field, scale)
     nrows = 1 if method is None else 2
-    fig, axes = plt.subplots(nrows, k, figsize=(1.25 * k, 1.35 * nrows), squeeze=False)
+    fig = (plt.figure if pyplot else Figure)(figsize=(1.25 * k, 1.35 * nrows))
+    axes = fig.subplots(nrows, k, squeeze=False)
     for ax in axes.flat:
         ax.axis("off")
     for c, (patch, row) in enumerate(zip(patches, rows.to_dict("records"), strict=True)):
@@ -73,10 +83,22 @@ def positions_on_mean_face(faceset: FaceSet, top: pd.DataFrame, field, scale: fl
     return fig
 
 
-def grad_cam_grid(faceset: FaceSet, images, cams: np.ndarray, titles=None, ncols: int = 6):
-    """Faces with their Grad-CAM map overlaid."""
+def grad_cam_grid(faceset: FaceSet, images, cams: np.ndarray, predicted=None, titles=None, ncols: int = 6):
+    """Faces with their Grad-CAM map overlaid.
+
+    Args:
+        predicted: the class index each map explains (``projections.grad_cam``'s target); titled "true -> predicted",
+            in red where they differ. Without it, ``titles`` (or none).
+    """
+    if predicted is not None:
+        truth = [int(faceset.labels[i]) for i in images]
+        titles = [f"true {faceset.classes[t]}\nread as {faceset.classes[int(p)]}" for t, p in zip(truth, predicted,
+                                                                                                  strict=True)]
+        colours = ["black" if t == int(p) else "tab:red" for t, p in zip(truth, predicted, strict=True)]
+    else:
+        colours = ["black"] * len(images)
     nrows = max(1, int(np.ceil(len(images) / ncols)))
-    fig, axes = plt.subplots(nrows, ncols, figsize=(1.7 * ncols, 1.9 * nrows), squeeze=False)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(1.7 * ncols, 2.0 * nrows), squeeze=False)
     for ax in axes.flat:
         ax.axis("off")
     for k, (ax, i) in enumerate(zip(axes.flat, images, strict=False)):
@@ -84,6 +106,6 @@ def grad_cam_grid(faceset: FaceSet, images, cams: np.ndarray, titles=None, ncols
         ax.imshow(face, cmap="gray", vmin=0, vmax=255)
         ax.imshow(cams[k], cmap="jet", alpha=0.4, extent=(-0.5, face.shape[1] - 0.5, face.shape[0] - 0.5, -0.5))
         if titles is not None:
-            ax.set_title(titles[k], fontsize=8)
+            ax.set_title(titles[k], fontsize=8, color=colours[k])
     fig.tight_layout()
     return fig

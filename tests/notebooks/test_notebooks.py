@@ -210,3 +210,22 @@ def test_notebook_05_architectures(run_dir):
         assert all(0 <= s["recovery"] <= 1 and 0 < s["probe_auc"] <= 1 for s in scores)
     for measure in ("recovery", "probe_auc"):
         assert (run_dir / "figures" / f"05_{measure}_by_depth.png").stat().st_size > 10_000
+
+
+def test_what_we_found_is_the_json_and_the_html_report_reads_offline(run_dir):
+    """Each notebook's "What we found" output is ``findings.report`` of the JSON it wrote; its HTML copy (the
+    report's) loads no script from the network, holds no widget views, no stray reprs, no "p=0.00"."""
+    import re
+
+    from fercore import findings
+    from fercore.reproduce import to_html
+
+    for path in sorted((run_dir / "notebooks").glob("*.ipynb")):
+        nb = nbformat.read(path, as_version=4)
+        if path.stem in findings.WRITERS:
+            shown = nb.cells[-2].outputs[0]["data"]["text/markdown"]
+            assert shown == findings.report(path.stem, json.loads((run_dir / f"{path.stem}.json").read_text()))
+        html = to_html(path).read_text()
+        assert not re.findall(r"<script[^>]*\bsrc\s*=", html), f"{path.name}: a script loaded from elsewhere"
+        for residue in ("PosixPath(", "widget-view+json", "p=0.00", "cdnjs", "unpkg", "jsdelivr"):
+            assert residue not in html, f"{path.name}: {residue!r} in its HTML copy"
