@@ -9,9 +9,10 @@ The paper showed pictures; these functions turn the claim into numbers that can 
   subject-bootstrap interval (``best_unit_auc``), linear probes;
 - ``dissection``: network dissection with AU regions as concepts, against a permutation null;
 - ``controls``: a planted network (units built to detect AUs), counterfactual faces (SynthFACS);
-- ``analysis``: all of it for one network (``measure``), stability over networks, the verdict per AU.
+- ``analysis``: all of it for one network (``measure``), side by side over networks, the controls' quality bars
+  (``calibration``), stability over networks, the verdict per AU.
 Every measure is applied with the same settings to the controls (planted, AU-trained, random weights)
-before the expression network: the instrument is shown to find AU units when they exist.
+before the expression network, so that a low score can be told apart from a blind instrument.
 """
 
 from __future__ import annotations
