@@ -10,16 +10,10 @@ from __future__ import annotations
 import numpy as np
 
 from fercore.data.synthfacs.face import Identity
-from fercore.data.synthfacs.surface import Grid, ellipse, line, sample_texture, smooth_curve
+from fercore.data.synthfacs.surface import Grid, curve_y, ellipse, line, sample_texture, smooth_curve
 
 SCLERA = 0.78  # reflectance of the white of the eye
 TEETH = 0.8
-
-
-def _curve_y(curve: np.ndarray, u: np.ndarray) -> np.ndarray:
-    """y of a left-to-right curve (k, 2) at each u (clamped at its ends)."""
-    order = np.argsort(curve[:, 0])
-    return np.interp(u, curve[order, 0], curve[order, 1]).astype(np.float32)
 
 
 def skin(grid: Grid, ident: Identity, lm: np.ndarray) -> np.ndarray:
@@ -65,7 +59,7 @@ def eyes(albedo: np.ndarray, glint: np.ndarray, grid: Grid, ident: Identity, lm:
         value = np.where(r < 1, iris, ball)
         value = np.where(r < 0.38, 0.03, value)
         upper = smooth_curve(eye[:4], n=4)
-        below_lid = np.clip((v - _curve_y(upper, u)) / (0.3 * width), 0, 1)
+        below_lid = np.clip((v - curve_y(upper, u)) / (0.3 * width), 0, 1)
         value *= 0.45 + 0.55 * below_lid ** 0.5  # the upper lid shades the eyeball
         c = cover[sl]
         albedo[sl] += (value - albedo[sl]) * c
@@ -80,7 +74,7 @@ def eyes(albedo: np.ndarray, glint: np.ndarray, grid: Grid, ident: Identity, lm:
 def lips(albedo: np.ndarray, grid: Grid, ident: Identity, masks, a) -> None:
     """Red of the lips (paler when pressed or tightened), a little darker at their inner edge."""
     upper, lower, _ = masks
-    tone = ident.lip + (1 - ident.lip) * 0.5 * max(a(23), a(24))
+    tone = ident.lip + (1 - ident.lip) * 0.15 * max(a(23), a(24))  # pressed lips blanch a little
     sl = grid.window(0.0, 0.95, 0.7, 0.6)
     cover = np.clip(upper[sl] + lower[sl], 0, 1)
     texture = 1 + 0.04 * sample_texture("strands", grid.v[sl] * 3, grid.u[sl] * 0.3, 250, ident.texture[3])
@@ -92,16 +86,18 @@ def mouth(albedo: np.ndarray, grid: Grid, lm: np.ndarray, masks, a) -> None:
     _, _, opening = masks
     upper_lip = smooth_curve(lm[60:65], n=4)
     lower_lip = smooth_curve(lm[[64, 65, 66, 67, 60]], n=4)
-    line(albedo, grid, upper_lip, 0.012, -0.3)  # the line between closed lips
+    pressed = max(a(23), a(24), 0.6 * a(17))  # lips pressed together: a deeper, darker line
+    line(albedo, grid, upper_lip, 0.012 + 0.004 * pressed, -0.3 - 0.2 * pressed)  # the line between closed lips
     if opening.max() < 0.02:
         return
     sl = grid.window(lm[62, 0], 0.5 * (lm[62, 1] + lm[66, 1]), 0.5, 0.35)
     u, v = grid.u[sl], grid.v[sl]
-    top, bottom = _curve_y(upper_lip, u), _curve_y(lower_lip, u)
+    top, bottom = curve_y(upper_lip, u), curve_y(lower_lip, u)
     centre, half = 0.5 * (lm[60, 0] + lm[64, 0]), max(0.5 * abs(lm[64, 0] - lm[60, 0]), 0.05)
     across = np.clip(np.abs(u - centre) / half, 0, 1)
-    gaps = 1 - 0.2 * np.exp(-(((u - centre) / 0.095 - np.round((u - centre) / 0.095)) / 0.1) ** 2)
+    gaps = 1 - 0.1 * np.exp(-(((u - centre) / 0.11 - np.round((u - centre) / 0.11)) / 0.07) ** 2)
     teeth = TEETH * gaps * (1 - 0.75 * across ** 2)  # darker towards the corners
+    teeth *= 0.7 + 0.3 * np.clip((v - top) / 0.05, 0, 1)  # in the shadow of the upper lip near the gum
     upper_teeth = np.clip((top + 0.13 - v) / 0.01, 0, 1) * np.clip((v - top + 0.02) / 0.01, 0, 1)
     lower_show = np.clip(a(16) + 0.8 * a(27) + 0.6 * a(26) + 0.4 * a(20), 0, 1)
     lower_teeth = np.clip((v - bottom + 0.08 * lower_show) / 0.01, 0, 1) * (lower_show > 0.05)
@@ -116,9 +112,11 @@ def nostrils(albedo: np.ndarray, grid: Grid, lm: np.ndarray, a) -> None:
     """Dark nostrils under the tip, flared by AU9 / AU10 (through the wings' landmarks)."""
     holes = []
     for wing, inner in ((31, 32), (35, 34)):
-        c = 0.5 * (lm[wing] + lm[inner]) + (0, -0.012)
-        holes.append(ellipse(c, 0.045, 0.018 + 0.008 * max(a(9), a(10)), 16))
-    albedo *= 1 - 0.75 * grid.mask(holes, blur=0.008)
+        c = 0.5 * (lm[wing] + lm[inner]) + (0, -0.014)
+        tilt = 0.35 * np.sign(lm[wing, 0])  # seen from the front, each nostril points up towards the tip
+        oval = ellipse((0, 0), 0.05, 0.019 + 0.008 * max(a(9), a(10)), 16)
+        holes.append(c + oval @ np.array([[np.cos(tilt), np.sin(tilt)], [-np.sin(tilt), np.cos(tilt)]]))
+    albedo *= 1 - 0.6 * grid.mask(holes, blur=0.012)
 
 
 def hair(grid: Grid, ident: Identity) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

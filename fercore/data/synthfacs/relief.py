@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from fercore.data.synthfacs.face import RELIEF_PARTS, Identity
-from fercore.data.synthfacs.surface import Grid, bump, crease, smooth_curve
+from fercore.data.synthfacs.surface import Grid, bump, crease, curve_y, smooth_curve
 
 SIDES = (("R", -1), ("L", 1))  # the subject's right is the image left (x < 0)
 
@@ -52,33 +52,30 @@ def _bone(h, grid, ident: Identity, depth) -> None:
     n = ident.shape
     for eye in (n[36:42], n[42:48]):
         c = eye.mean(axis=0)
-        bump(h, grid, c[0], c[1] - 0.02, 0.24, 0.16, -0.10 * depth["eye_sockets"])  # socket
-        bump(h, grid, c[0], c[1], 0.15, 0.09, 0.05)  # the eyeball under the lids
-        bump(h, grid, c[0] * 0.95, n[19, 1] - 0.02, 0.3, 0.08, 0.035 * depth["brow_ridge"])  # brow ridge
+        bump(h, grid, c[0], c[1] - 0.02, 0.24, 0.16, -0.17 * depth["eye_sockets"])  # socket
+        bump(h, grid, c[0] * 0.75, c[1] - 0.04, 0.1, 0.1, -0.05 * depth["eye_sockets"])  # deepest by the nose
+        bump(h, grid, c[0], c[1], 0.15, 0.09, 0.07)  # the eyeball under the lids
+        bump(h, grid, c[0] * 0.95, n[19, 1] - 0.02, 0.3, 0.08, 0.05 * depth["brow_ridge"])  # brow ridge
         bump(h, grid, c[0] * 1.3, c[1] + 0.3, 0.26, 0.16, 0.05 * depth["cheekbones"])  # cheekbone
         bump(h, grid, c[0] * 1.9, c[1] - 0.35, 0.15, 0.2, -0.04)  # temple
     bump(h, grid, 0.0, n[19, 1] - 0.05, 0.12, 0.1, 0.02)  # glabella
     root, tip = n[27], n[30]
     for t in np.linspace(0, 1, 6):  # the nose bridge, rising to the tip
         p = root + t * (tip - root)
-        bump(h, grid, p[0], p[1], 0.075 + 0.035 * t, 0.1, (0.035 + 0.045 * t) * depth["nose"])
-    bump(h, grid, tip[0], tip[1] + 0.04, 0.1, 0.075, 0.065 * depth["nose"])  # tip
+        bump(h, grid, p[0], p[1], 0.05 + 0.04 * t, 0.1, (0.05 + 0.085 * t) * depth["nose"])
+    bump(h, grid, tip[0], tip[1] + 0.04, 0.08, 0.065, 0.09 * depth["nose"])  # tip
     bump(h, grid, 0.0, 0.95, 0.34, 0.24, 0.06)  # the muzzle over the teeth
     bump(h, grid, 0.0, n[8, 1] - 0.16, 0.18, 0.12, 0.045 * depth["chin"])  # chin boss (moves with the jaw below)
 
 
 def _soft_tissue(h, grid, ident: Identity, lm, a, depth, lips) -> None:
-    upper, lower, opening = lips
-    full = depth["lips"]
-    h += (0.025 * full * (1 - 0.5 * a(23) - 0.4 * a(24))) * upper
-    h += (0.032 * full * (1 - 0.45 * a(23) - 0.35 * a(24)) + 0.015 * a(17)) * lower
-    h -= 0.02 * opening  # the lips roll into the mouth (its darkness is reflectance, see features.mouth)
+    _lips(h, grid, lm, a, depth["lips"], lips)
     drop = lm[8, 1] - ident.shape[8, 1]  # the jaw carries the chin
     bump(h, grid, 0.0, ident.shape[8, 1] - 0.16 + drop, 0.18, 0.12, 0.02 + 0.02 * a(17))
     for p in lm[17:27]:  # the brows' soft tissue moves with them (AU1, AU2 lift it, AU4 lowers it)
         bump(h, grid, p[0], p[1] + 0.015, 0.06, 0.045, 0.016)
     for wing in (31, 35):  # nose wings follow their landmarks (AU9, AU10 lift them)
-        bump(h, grid, lm[wing, 0] * 0.9, lm[wing, 1] - 0.02, 0.07, 0.06, 0.045 * depth["nose"])
+        bump(h, grid, lm[wing, 0] * 0.9, lm[wing, 1] - 0.02, 0.065, 0.055, 0.06 * depth["nose"])
         crease(h, grid, smooth_curve(lm[wing] + np.array([[0, -0.1], [0.04 * np.sign(lm[wing, 0]), -0.04],
                                                           [0.02 * np.sign(lm[wing, 0]), 0.03]])), 0.012, 0.01)
     for nostril in (lm[[31, 32]].mean(axis=0), lm[[34, 35]].mean(axis=0)):
@@ -92,15 +89,36 @@ def _soft_tissue(h, grid, ident: Identity, lm, a, depth, lips) -> None:
         bump(h, grid, s * 0.45, 0.42 - 0.08 * a(6, side), 0.2, 0.13, 0.02 + 0.045 * a(6, side))  # cheek (6)
 
 
+def _lips(h, grid, lm, a, full: float, masks) -> None:
+    """Lips as shaped volumes, not plateaus: the upper lip slopes back from its border to the mouth line
+    (it faces down, so it is the darker lip), the lower lip bulges and rolls under towards the chin (lit
+    on top, a shadow below). Pressed (24), tightened (23) or stretched (20) lips flatten; 17 pushes the
+    lower lip up and out."""
+    upper, lower, opening = masks
+    sl = grid.window(0.5 * (lm[48, 0] + lm[54, 0]), 0.5 * (lm[51, 1] + lm[57, 1]), 0.6, 0.4)
+    u, v = grid.u[sl], grid.v[sl]
+    top = curve_y(smooth_curve(lm[48:55], n=4), u)
+    line_up = curve_y(smooth_curve(lm[60:65], n=4), u)
+    line_low = curve_y(smooth_curve(lm[[64, 65, 66, 67, 60]], n=4), u)
+    bottom = curve_y(smooth_curve(lm[[54, 55, 56, 57, 58, 59, 48]], n=4), u)
+    t = np.clip((v - top) / np.maximum(line_up - top, 0.01), 0, 1)  # 0 at the upper border, 1 at the line
+    s = np.clip((v - line_low) / np.maximum(bottom - line_low, 0.01), 0, 1)  # 0 at the line, 1 at the lower border
+    flat = 1 - 0.45 * a(23) - 0.4 * a(24) - 0.25 * a(20)
+    h[sl] += 0.03 * full * flat * (0.55 - 0.7 * t) * upper[sl]
+    h[sl] += (0.038 * full * flat * (1 - 0.75 * s * s) + 0.02 * a(17)) * lower[sl]
+    h[sl] -= 0.02 * opening[sl]  # the lips roll into the mouth (its darkness is reflectance, see features.mouth)
+
+
 def _folds(h, grid, ident: Identity, smile, a) -> None:
     """Nasolabial folds from the nose wings to beyond the lip corners: age, 12 (all along), 10 (upper part)."""
     for side, s in SIDES:
         wing, corner = smile[31 if s < 0 else 35], smile[48 if s < 0 else 54]
-        points = np.stack([wing + (s * 0.05, -0.01), wing + (s * 0.1, 0.07), corner + (s * 0.11, -0.03),
-                           corner + (s * 0.1, 0.11)])
-        fold = smooth_curve(points)
-        crease(h, grid, fold, 0.04, 0.004 + 0.01 * ident.age + 0.028 * a(12, side), bunch=0.9)
-        crease(h, grid, smooth_curve(points[:3]), 0.04, 0.025 * max(0.0, a(10, side) - 0.9 * a(12, side)), bunch=0.9)
+        start, end = wing + (s * 0.05, -0.01), corner + (s * 0.1, 0.1)
+        mid = 0.5 * (start + end) + (s * 0.07, -0.02)  # an arc, convex towards the cheek that bulges over it
+        fold = smooth_curve(np.stack([start, 0.5 * (start + mid) + (s * 0.015, 0), mid, end]))
+        crease(h, grid, fold, 0.04, 0.004 + 0.01 * ident.age + 0.028 * a(12, side), bunch=0.6)
+        crease(h, grid, fold[:len(fold) * 2 // 3], 0.04, 0.025 * max(0.0, a(10, side) - 0.9 * a(12, side)), bunch=0.4)
+        bump(h, grid, wing[0] + s * 0.12, wing[1] + 0.04, 0.06, 0.05, 0.02 * a(10, side))  # infraorbital triangle (10)
         bump(h, grid, corner[0] + s * 0.08, corner[1] - 0.12, 0.12, 0.09, 0.035 * a(12, side))  # cheek bunched by 12
 
 
@@ -154,10 +172,10 @@ def _lower_face_aus(h, grid, ident: Identity, lm, a) -> None:
     bump(h, grid, lm[51, 0], lm[51, 1] - 0.06, 0.2, 0.03, 0.012 * a(24))  # pressed lips bulge (24)
     bump(h, grid, lm[57, 0], lm[57, 1] + 0.06, 0.18, 0.03, 0.012 * a(24))
     bump(h, grid, lm[51, 0], lm[51, 1] - 0.08, 0.15, 0.05, 0.01 * a(10))  # raised upper lip (10)
-    sulcus = smooth_curve(np.stack([lm[59] + (0, 0.07), lm[57] + (0, 0.09), lm[55] + (0, 0.07)]))
-    crease(h, grid, sulcus, 0.025, 0.006 + 0.006 * ident.age + 0.02 * a(17), bunch=0.8)  # mentolabial furrow
+    sulcus = smooth_curve(np.stack([lm[59] + (0.02, 0.06), lm[57] + (0, 0.08), lm[55] + (-0.02, 0.06)]))
+    crease(h, grid, sulcus, 0.035, 0.005 + 0.005 * ident.age + 0.014 * a(17), bunch=0.3)  # mentolabial sulcus
     if a(17) > 0:  # the chin boss wrinkles like orange peel (17), the same dimples on every frame
         rng = np.random.default_rng(int(ident.texture[0] * 1e6))
         chin = lm[8] + (0, -0.16)
-        for off in rng.uniform(-0.1, 0.1, (8, 2)):
-            bump(h, grid, chin[0] + 1.2 * off[0], chin[1] + 0.6 * off[1], 0.018, 0.014, -0.008 * a(17))
+        for off in rng.uniform(-0.1, 0.1, (14, 2)):
+            bump(h, grid, chin[0] + 1.3 * off[0], chin[1] + 0.7 * off[1], 0.013, 0.011, -0.005 * a(17))
