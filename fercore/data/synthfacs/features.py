@@ -13,13 +13,17 @@ from fercore.data.synthfacs.face import Identity
 from fercore.data.synthfacs.surface import Grid, curve_y, ellipse, line, sample_texture, smooth_curve
 
 SCLERA = 0.78  # reflectance of the white of the eye
-TEETH = 0.8
+TEETH = 0.9
 
 
 def skin(grid: Grid, ident: Identity, lm: np.ndarray) -> np.ndarray:
     """Skin reflectance (ny, nx): tone, blotches, beard shadow (pores are finer than the grid)."""
     u, v = grid.u, grid.v
     albedo = ident.skin * (1 + 0.06 * sample_texture("blotch", u, v, 60, ident.texture[0]))
+    for eye in (ident.shape[36:42], ident.shape[42:48]):  # thin, darker skin around the eyes
+        c = eye.mean(axis=0)
+        sl = grid.window(c[0], c[1], 0.4, 0.3)
+        albedo[sl] *= 1 - ident.eye_shadow * np.exp(-(((u[sl] - c[0]) / 0.17) ** 2 + ((v[sl] - c[1] + 0.02) / 0.11) ** 2))
     if ident.stubble:
         below_nose = np.clip((v - lm[33, 1] - 0.02) / 0.12, 0, 1)
         beard = np.clip((v - lm[1, 1] - 0.35 + 1.2 * (np.abs(u) - 0.25)) / 0.3, 0, 1) * below_nose
@@ -29,17 +33,21 @@ def skin(grid: Grid, ident: Identity, lm: np.ndarray) -> np.ndarray:
 
 
 def brows(albedo: np.ndarray, grid: Grid, ident: Identity, lm: np.ndarray, a) -> None:
-    """Brow hair: a tapered band along each brow, denser where AU4 bunches it."""
+    """Brow hair: thin at the tail, full at the rounded head, with a feathered edge; denser and fuller at the
+    head where AU4 bunches it."""
     bands = []
-    for brow in (lm[17:22], lm[22:27][::-1]):
-        curve = smooth_curve(brow, n=4)  # outer -> inner
-        t = np.linspace(0.5, 1.0, len(curve))[:, None] ** 0.7 * ident.brow_width  # thin tail, full head
-        bands.append(np.concatenate([curve - (0, 1) * t / 2, (curve + (0, 1) * t / 2)[::-1]]))
+    for side, brow in ((-1, lm[17:22]), (1, lm[22:27][::-1])):
+        curve = smooth_curve(brow, n=5)  # outer -> inner
+        s = np.linspace(0, 1, len(curve))[:, None]
+        bunch = 1 + 0.35 * a(4, "R" if side < 0 else "L") * s ** 2
+        half = 0.5 * ident.brow_width * (0.35 + 0.65 * s ** 0.5) * bunch
+        head = curve[-1] + half[-1, 0] * ellipse((0, 0), 1.0, 1.0, 9, -np.pi / 2, np.pi / 2) * (-side, 1)
+        bands.append(np.concatenate([curve - (0, 1) * half, head[::-1] if side > 0 else head, (curve + (0, 1) * half)[::-1]]))
     cover = grid.mask(bands, blur=0.014)
     sl = grid.window(0.5 * (lm[17, 0] + lm[26, 0]), float(lm[17:27, 1].mean()), 0.9, 0.2)
     u, v = grid.u[sl], grid.v[sl]
-    hair = 0.9 + 0.1 * sample_texture("strands", u * 0.3 + v, v * 0.2 - u, 120, ident.texture[2])
-    albedo[sl] *= 1 - np.clip(ident.brow_tone * (1 + 0.15 * a(4)) * hair, 0, 0.95) * cover[sl]
+    hair = 0.93 + 0.07 * sample_texture("strands", u * 0.3 + v, v * 0.2 - u, 120, ident.texture[2])
+    albedo[sl] *= 1 - np.clip(ident.brow_tone * (1 + 0.2 * a(4)) * hair, 0, 0.95) * np.clip(cover[sl], 0, 1)
 
 
 def eyes(albedo: np.ndarray, glint: np.ndarray, grid: Grid, ident: Identity, lm: np.ndarray, pose) -> None:
@@ -99,9 +107,10 @@ def mouth(albedo: np.ndarray, grid: Grid, lm: np.ndarray, masks, a) -> None:
     teeth = TEETH * gaps * (1 - 0.75 * across ** 2)  # darker towards the corners
     teeth *= 0.7 + 0.3 * np.clip((v - top) / 0.05, 0, 1)  # in the shadow of the upper lip near the gum
     upper_teeth = np.clip((top + 0.13 - v) / 0.01, 0, 1) * np.clip((v - top + 0.02) / 0.01, 0, 1)
-    lower_show = np.clip(a(16) + 0.8 * a(27) + 0.6 * a(26) + 0.4 * a(20), 0, 1)
+    # The relaxed lower lip of a dropped jaw (26, 27) mostly covers the lower teeth; 16 and 20 bare them.
+    lower_show = np.clip(a(16) + 0.35 * a(27) + 0.15 * a(26) + 0.5 * a(20), 0, 1)
     lower_teeth = np.clip((v - bottom + 0.08 * lower_show) / 0.01, 0, 1) * (lower_show > 0.05)
-    cavity = 0.06 + 0.12 * np.clip((v - top - 0.2) / 0.15, 0, 1)  # the tongue at the bottom
+    cavity = 0.04 + 0.12 * np.clip((v - top - 0.2) / 0.15, 0, 1)  # the tongue at the bottom
     value = np.where(upper_teeth > 0, cavity + (teeth - cavity) * upper_teeth, cavity)
     value = value + (teeth * 0.85 - value) * lower_teeth
     c = opening[sl]

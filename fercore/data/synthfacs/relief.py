@@ -53,7 +53,7 @@ def _bone(h, grid, ident: Identity, depth) -> None:
     for eye in (n[36:42], n[42:48]):
         c = eye.mean(axis=0)
         bump(h, grid, c[0], c[1] - 0.02, 0.24, 0.16, -0.17 * depth["eye_sockets"])  # socket
-        bump(h, grid, c[0] * 0.75, c[1] - 0.04, 0.1, 0.1, -0.05 * depth["eye_sockets"])  # deepest by the nose
+        bump(h, grid, c[0] * 0.75, c[1] - 0.04, 0.1, 0.1, -0.03 * depth["eye_sockets"])  # deepest by the nose
         bump(h, grid, c[0], c[1], 0.15, 0.09, 0.07)  # the eyeball under the lids
         bump(h, grid, c[0] * 0.95, n[19, 1] - 0.02, 0.3, 0.08, 0.05 * depth["brow_ridge"])  # brow ridge
         bump(h, grid, c[0] * 1.3, c[1] + 0.3, 0.26, 0.16, 0.05 * depth["cheekbones"])  # cheekbone
@@ -62,7 +62,7 @@ def _bone(h, grid, ident: Identity, depth) -> None:
     root, tip = n[27], n[30]
     for t in np.linspace(0, 1, 6):  # the nose bridge, rising to the tip
         p = root + t * (tip - root)
-        bump(h, grid, p[0], p[1], 0.05 + 0.04 * t, 0.1, (0.05 + 0.085 * t) * depth["nose"])
+        bump(h, grid, p[0], p[1], 0.065 + 0.03 * t, 0.1, (0.035 + 0.095 * t) * depth["nose"])
     bump(h, grid, tip[0], tip[1] + 0.04, 0.08, 0.065, 0.09 * depth["nose"])  # tip
     bump(h, grid, 0.0, 0.95, 0.34, 0.24, 0.06)  # the muzzle over the teeth
     bump(h, grid, 0.0, n[8, 1] - 0.16, 0.18, 0.12, 0.045 * depth["chin"])  # chin boss (moves with the jaw below)
@@ -84,8 +84,11 @@ def _soft_tissue(h, grid, ident: Identity, lm, a, depth, lips) -> None:
     for side, s in SIDES:
         eye = lm[36:42] if s < 0 else lm[[45, 44, 43, 42, 47, 46]]  # outer corner first
         lid = smooth_curve(eye[:4], n=4)
-        crease(h, grid, lid + (0, -0.065 + 0.03 * a(5, side)), 0.014, 0.012 + 0.004 * ident.age)  # lid crease
-        crease(h, grid, smooth_curve(eye[[3, 4, 5, 0]], n=4) + (0, 0.05), 0.016, 0.004 + 0.01 * ident.age, bunch=1.0)
+        brow = lm[19] if s < 0 else lm[24]
+        hidden = np.clip((eye[1:3, 1].mean() - brow[1] - 0.09) / 0.08, 0, 1)  # a lowered brow covers the fold
+        crease(h, grid, lid + (0, -0.065 + 0.03 * a(5, side)), 0.016, (0.012 + 0.004 * ident.age) * hidden,
+               bunch=0.25)  # lid crease
+        crease(h, grid, smooth_curve(eye[[3, 4, 5, 0]], n=4) + (0, 0.05), 0.016, 0.004 + 0.01 * ident.age, bunch=0.3)
         bump(h, grid, s * 0.45, 0.42 - 0.08 * a(6, side), 0.2, 0.13, 0.02 + 0.045 * a(6, side))  # cheek (6)
 
 
@@ -134,29 +137,44 @@ def _upper_face_aus(h, grid, ident: Identity, lm, a) -> None:
             crease(h, grid, np.stack([xs, y + 0.05 * (np.abs(xs) - 0.25)], 1), 0.026,
                    0.002 * age + 0.01 * a(2, side))
     inner_y = 0.5 * (lm[21, 1] + lm[22, 1])
-    for side, s in SIDES:  # glabella: vertical furrows and bunched skin between lowered brows (4)
-        crease(h, grid, np.array([[0.06 * s, inner_y - 0.09], [0.05 * s, inner_y - 0.02], [0.055 * s, inner_y + 0.06]]),
-               0.018, 0.014 * a(4, side), bunch=0.0)
+    for side, s in SIDES:  # glabella (4): vertical furrows beside bunched skin between the lowered brows
+        furrow = np.array([[0.075 * s, inner_y - 0.13], [0.06 * s, inner_y - 0.04], [0.05 * s, inner_y + 0.05]])
+        crease(h, grid, furrow, 0.02, 0.022 * a(4, side), bunch=0.25)
         inner = lm[21] if s < 0 else lm[22]
-        bump(h, grid, inner[0] + s * 0.02, inner[1] + 0.03, 0.08, 0.05, 0.025 * a(4, side))  # brow over the lid
-    crease(h, grid, np.array([[-0.08, inner_y + 0.12], [0.08, inner_y + 0.12]]), 0.015, 0.008 * a(4) + 0.012 * a(9))
-    for k in range(2):  # nose wrinkles (9) across and beside the bridge
-        y = lm[28, 1] - 0.07 + 0.07 * k
-        crease(h, grid, np.array([[-0.12, y + 0.04], [0, y], [0.12, y + 0.04]]), 0.02, 0.014 * a(9), bunch=0.4)
-    for side, s in SIDES:  # ... and obliquely down its sides
-        side_line = np.array([[s * 0.09, lm[29, 1] - 0.02], [s * 0.16, lm[29, 1] + 0.06]])
-        crease(h, grid, side_line, 0.015, 0.014 * a(9, side))
+        lowered = a(4, side) * (1 - min(1.0, 1.5 * a(1, side)))  # not when AU1 holds the inner brow up
+        bump(h, grid, inner[0] + s * 0.02, inner[1] + 0.03, 0.08, 0.05, 0.035 * lowered)  # brow over the lid
+    bump(h, grid, 0.0, inner_y - 0.03, 0.035, 0.08, 0.012 * a(4))  # the bulge between the furrows
+    root_line = 0.01 * a(4) * (1 - min(1.0, 1.5 * a(1))) + 0.012 * a(9)  # procerus lowering the brows (4), 9
+    crease(h, grid, np.array([[-0.08, inner_y + 0.12], [0.08, inner_y + 0.12]]), 0.015, root_line)
+    _nose_wrinkles(h, grid, lm, a)
     for side, s in SIDES:
         outer = lm[36] if s < 0 else lm[45]
-        for ang in (-0.45, 0.0, 0.45):  # crow's feet (6)
+        for ang in (-0.5, -0.15, 0.2, 0.5):  # crow's feet (6), fanning out from the outer corner
             d = np.array([s * np.cos(ang), np.sin(ang)])
-            crease(h, grid, np.stack([outer + 0.06 * d, outer + 0.18 * d]), 0.012, 0.002 * age + 0.01 * a(6, side))
+            crease(h, grid, np.stack([outer + 0.07 * d, outer + 0.17 * d]), 0.01, 0.002 * age + 0.009 * a(6, side),
+                   bunch=0.4)
         lid = lm[[41, 40]] if s < 0 else lm[[46, 47]]
         centre = lid.mean(axis=0)
-        bump(h, grid, centre[0], centre[1] + 0.035, 0.09, 0.025, 0.012 * a(7, side))  # bulging lower lid (7)
+        bump(h, grid, centre[0], centre[1] + 0.035, 0.09, 0.025, 0.018 * a(7, side))  # bulging lower lid (7)
         furrow = smooth_curve(np.stack([centre + (-s * 0.06, 0.06), centre + (s * 0.04, 0.1),
                                         centre + (s * 0.13, 0.08)]))
-        crease(h, grid, furrow, 0.018, 0.002 + 0.004 * age + 0.012 * a(6, side))  # infraorbital
+        crease(h, grid, furrow, 0.02, 0.002 + 0.004 * age + 0.012 * a(6, side), bunch=0.3)  # infraorbital
+
+
+def _nose_wrinkles(h, grid, lm, a) -> None:
+    """AU9 wrinkles the skin across the nose root and obliquely down the sides of the bridge ("bunny lines")."""
+    if a(9) <= 0:
+        return
+    for k in range(2):
+        y = lm[27, 1] + 0.05 * k
+        crease(h, grid, np.array([[-0.07, y + 0.015], [0, y], [0.07, y + 0.015]]), 0.014, 0.016 * a(9), bunch=0.5)
+    for side, s in SIDES:
+        for k, length in enumerate((0.09, 0.12)):
+            top = np.array([s * 0.03, lm[28, 1] - 0.05 + 0.06 * k])
+            crease(h, grid, np.stack([top, top + (s * length, 0.07)]), 0.014, 0.015 * a(9, side), bunch=0.4)
+    bump(h, grid, 0.0, lm[28, 1] - 0.02, 0.08, 0.08, 0.012 * a(9))  # the skin bunched over the bridge
+    for side, s in SIDES:  # the infraorbital triangles pulled up under the eyes
+        bump(h, grid, s * 0.3, lm[29, 1] - 0.02, 0.11, 0.07, 0.02 * a(9, side))
 
 
 def _lower_face_aus(h, grid, ident: Identity, lm, a) -> None:

@@ -18,6 +18,7 @@ from scipy.ndimage import gaussian_filter
 
 STEP = 2  # frame pixels per grid sample
 _SS = 4  # supersampling of drawn masks, per grid sample
+_WRAP = 0.3  # how far diffuse light wraps past the terminator (skin scatters light under its surface)
 _SLACK = 0.08  # face units: how far the affine window estimate may be off (depth under head turns)
 
 
@@ -221,14 +222,13 @@ def shade(height: np.ndarray, grid: Grid, light: np.ndarray, ambient: float, she
         (diffuse, specular), float32 (ny, nx).
     """
     nx, ny, nz = normals(height, grid)
-    lambert = np.maximum(nx * light[0] + ny * light[1] + nz * light[2], 0)
+    # Light wraps a little around the terminator, as through skin (subsurface scattering) from a broad lamp.
+    lambert = np.maximum((nx * light[0] + ny * light[1] + nz * light[2] + _WRAP) * (1 / (1 + _WRAP)), 0)
     if shadows:
         lambert *= cast_shadow(height, grid, light)
     diffuse = ambient + (1 - ambient) * lambert
-    if occlusion:  # creases (3 mm) and hollows (eye sockets, the sides of the nose: 1 cm) see less of the room
-        fine = gaussian_filter(height, 0.04 * grid.per_unit)
-        broad = gaussian_filter(fine, 0.12 * grid.per_unit)
-        diffuse *= np.exp(-occlusion * (18 * np.clip(fine - height, 0, None) + 5 * np.clip(broad - height, 0, None)))
+    if occlusion:
+        diffuse *= np.exp(-occlusion * 18 * np.clip(gaussian_filter(height, 0.04 * grid.per_unit) - height, 0, None))
     half = light + np.array([0.0, 0.0, 1.0])
     half /= np.linalg.norm(half)
     specular = np.maximum(nx * half[0] + ny * half[1] + nz * half[2], 0) ** 24 * sheen
