@@ -89,32 +89,42 @@ def lips(albedo: np.ndarray, grid: Grid, ident: Identity, masks, a) -> None:
     albedo[sl] *= 1 - (1 - tone * texture) * cover
 
 
-def mouth(albedo: np.ndarray, grid: Grid, lm: np.ndarray, masks, a) -> None:
-    """Inside the lips: dark mouth, upper teeth, lower teeth when the jaw or AU16 shows them, tongue."""
+def mouth(albedo: np.ndarray, glint: np.ndarray, grid: Grid, ident: Identity, lm: np.ndarray, masks, a) -> None:
+    """Inside the lips: the teeth where the jaws hold them, a dark mouth and the tongue; wet enamel catches
+    the light (``glint``).
+
+    The upper teeth are fixed to the skull: their edge sits just below the resting line between the lips,
+    so parted lips (25) show their edge, a raised upper lip (10, 12) shows more of them, and a dropped jaw
+    (26, 27) opens a dark mouth below them. The lower teeth move with the jaw, behind the lower lip, which
+    covers them unless it is pulled down (16, 20) or parted from them (25).
+    """
     _, _, opening = masks
     upper_lip = smooth_curve(lm[60:65], n=4)
-    lower_lip = smooth_curve(lm[[64, 65, 66, 67, 60]], n=4)
     pressed = max(a(23), a(24), 0.6 * a(17))  # lips pressed together: a deeper, darker line
     line(albedo, grid, upper_lip, 0.012 + 0.004 * pressed, -0.3 - 0.2 * pressed)  # the line between closed lips
     if opening.max() < 0.02:
         return
+    rest = ident.shape
     sl = grid.window(lm[62, 0], 0.5 * (lm[62, 1] + lm[66, 1]), 0.5, 0.35)
     u, v = grid.u[sl], grid.v[sl]
-    top, bottom = curve_y(upper_lip, u), curve_y(lower_lip, u)
-    centre, half = 0.5 * (lm[60, 0] + lm[64, 0]), max(0.5 * abs(lm[64, 0] - lm[60, 0]), 0.05)
+    edge = curve_y(smooth_curve(rest[60:65], n=4), u) + 0.02  # the upper incisors' edge
+    jaw = lm[8, 1] - rest[8, 1]  # how far the jaw (and the lower teeth) dropped
+    centre, half = 0.5 * (rest[60, 0] + rest[64, 0]), 0.5 * abs(rest[64, 0] - rest[60, 0])
     across = np.clip(np.abs(u - centre) / half, 0, 1)
     gaps = 1 - 0.1 * np.exp(-(((u - centre) / 0.11 - np.round((u - centre) / 0.11)) / 0.07) ** 2)
-    teeth = TEETH * gaps * (1 - 0.75 * across ** 2)  # darker towards the corners
-    teeth *= 0.7 + 0.3 * np.clip((v - top) / 0.05, 0, 1)  # in the shadow of the upper lip near the gum
-    upper_teeth = np.clip((top + 0.13 - v) / 0.01, 0, 1) * np.clip((v - top + 0.02) / 0.01, 0, 1)
-    # The relaxed lower lip of a dropped jaw (26, 27) mostly covers the lower teeth; 16 and 20 bare them.
-    lower_show = np.clip(a(16) + 0.35 * a(27) + 0.15 * a(26) + 0.5 * a(20), 0, 1)
-    lower_teeth = np.clip((v - bottom + 0.08 * lower_show) / 0.01, 0, 1) * (lower_show > 0.05)
-    cavity = 0.04 + 0.12 * np.clip((v - top - 0.2) / 0.15, 0, 1)  # the tongue at the bottom
-    value = np.where(upper_teeth > 0, cavity + (teeth - cavity) * upper_teeth, cavity)
-    value = value + (teeth * 0.85 - value) * lower_teeth
+    teeth = TEETH * gaps * (1 - 0.8 * across ** 2)  # the arch turns away: darker towards the corners
+    upper_teeth = np.clip((edge - v) / 0.008, 0, 1) * np.clip((v - edge + 0.17) / 0.01, 0, 1)
+    lower_teeth = np.clip((v - edge - jaw + 0.005) / 0.008, 0, 1) * np.clip((edge + jaw + 0.13 - v) / 0.01, 0, 1)
+    gum = np.clip((edge - 0.13 - v) / 0.01, 0, 1)  # a lip raised far (10) bares the gum above the teeth
+    top = curve_y(upper_lip, u)
+    shade = 0.65 + 0.35 * np.clip((v - top) / 0.05, 0, 1)  # the upper lip shades what is just below it
+    cavity = 0.04 + 0.12 * np.clip((v - edge - 0.12) / 0.15, 0, 1)  # the tongue at the bottom
+    value = cavity + (0.45 - cavity) * gum
+    value = value + (teeth * shade - value) * upper_teeth
+    value = value + (0.85 * teeth * shade - value) * lower_teeth * (1 - upper_teeth)
     c = opening[sl]
     albedo[sl] += (value - albedo[sl]) * c
+    glint[sl] += 0.12 * c * np.maximum(upper_teeth, lower_teeth) * (1 - across ** 2)
 
 
 def nostrils(albedo: np.ndarray, grid: Grid, lm: np.ndarray, a) -> None:

@@ -89,7 +89,7 @@ def _soft_tissue(h, grid, ident: Identity, lm, a, depth, lips) -> None:
         crease(h, grid, lid + (0, -0.065 + 0.03 * a(5, side)), 0.016, (0.012 + 0.004 * ident.age) * hidden,
                bunch=0.25)  # lid crease
         crease(h, grid, smooth_curve(eye[[3, 4, 5, 0]], n=4) + (0, 0.05), 0.016, 0.004 + 0.01 * ident.age, bunch=0.3)
-        bump(h, grid, s * 0.45, 0.42 - 0.08 * a(6, side), 0.2, 0.13, 0.02 + 0.045 * a(6, side))  # cheek (6)
+        bump(h, grid, s * 0.45, 0.42 - 0.08 * a(6, side), 0.2, 0.13, 0.02 + 0.065 * a(6, side))  # cheek (6)
 
 
 def _lips(h, grid, lm, a, full: float, masks) -> None:
@@ -106,7 +106,7 @@ def _lips(h, grid, lm, a, full: float, masks) -> None:
     bottom = curve_y(smooth_curve(lm[[54, 55, 56, 57, 58, 59, 48]], n=4), u)
     t = np.clip((v - top) / np.maximum(line_up - top, 0.01), 0, 1)  # 0 at the upper border, 1 at the line
     s = np.clip((v - line_low) / np.maximum(bottom - line_low, 0.01), 0, 1)  # 0 at the line, 1 at the lower border
-    flat = 1 - 0.45 * a(23) - 0.4 * a(24) - 0.25 * a(20)
+    flat = 1 - 0.45 * a(23) - 0.4 * a(24) - 0.25 * a(20) - 0.2 * a(12)
     h[sl] += 0.03 * full * flat * (0.55 - 0.7 * t) * upper[sl]
     h[sl] += (0.038 * full * flat * (1 - 0.75 * s * s) + 0.02 * a(17)) * lower[sl]
     h[sl] -= 0.02 * opening[sl]  # the lips roll into the mouth (its darkness is reflectance, see features.mouth)

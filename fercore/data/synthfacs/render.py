@@ -162,7 +162,7 @@ def _draw_head(frame, ident: Identity, lm: np.ndarray, amounts, pose: Pose, scen
     features.lips(albedo, grid, ident, lip_masks, a)
     glint = np.zeros(grid.shape, np.float32)
     features.eyes(albedo, glint, grid, ident, lm, pose)
-    features.mouth(albedo, grid, lm, lip_masks, a)
+    features.mouth(albedo, glint, grid, ident, lm, lip_masks, a)
     face_color = albedo * diffuse + specular + glint
 
     outline = np.concatenate([smooth_curve(lm[0:17]), ellipse((0, 0.02), lm[16, 0], 1.02, 20, 0, -np.pi)[1:-1]])
