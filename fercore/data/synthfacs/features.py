@@ -147,6 +147,7 @@ def hair(grid: Grid, ident: Identity) -> tuple[np.ndarray, np.ndarray, np.ndarra
     behind = grid.mask([np.concatenate([[[-0.9 * rx, length]], top, [[0.9 * rx, length]]])], blur=0.01)
     curve, parting = ident.hairline_shape
     u, v = grid.u, grid.v
-    fringe = np.clip((ident.hairline + curve * u ** 2 + parting * u - v) / 0.05, 0, 1)
     strands = sample_texture("strands", u, v, 150, ident.texture[2])
+    ragged = 0.02 * sample_texture("blotch", u * 3, v * 0.2, 60, ident.texture[2])  # a hairline is not a ruled line
+    fringe = np.clip((ident.hairline + curve * u ** 2 + parting * u + ragged - v) / 0.04, 0, 1)
     return behind, fringe, ident.hair * (1 + 0.2 * strands)
