@@ -192,7 +192,7 @@ def sample_identity(rng: np.random.Generator) -> Identity:
 
     dark_hair = rng.random() < 0.8
     return Identity(
-        shape=shape, skin=u(0.38, 0.8), lip=u(0.58, 0.78), brow_tone=u(0.45, 0.8), brow_width=u(0.09, 0.14),
+        shape=shape, skin=u(0.38, 0.8), lip=u(0.62, 0.82), brow_tone=u(0.45, 0.8), brow_width=u(0.09, 0.14),
         iris=u(0.12, 0.45), hair=u(0.05, 0.25) if dark_hair else u(0.3, 0.5), hairline=u(-0.95, -0.62),
         hairline_shape=(u(0.1, 0.6), u(-0.15, 0.15)), hair_volume=u(0.04, 0.2),
         hair_length=float(rng.choice([u(-0.4, 0.1), u(0.3, 0.9), u(1.2, 2.0)], p=[0.5, 0.3, 0.2])),

@@ -80,11 +80,12 @@ def eyes(albedo: np.ndarray, glint: np.ndarray, grid: Grid, ident: Identity, lm:
 
 
 def lips(albedo: np.ndarray, grid: Grid, ident: Identity, masks, a) -> None:
-    """Red of the lips (paler when pressed or tightened), a little darker at their inner edge."""
+    """Red of the lips, in gray a little darker than the skin: the upper lip darker than the lower, whose
+    lower border fades into the skin; pressed or tightened lips blanch a little."""
     upper, lower, _ = masks
-    tone = ident.lip + (1 - ident.lip) * 0.15 * max(a(23), a(24))  # pressed lips blanch a little
+    tone = ident.lip + (1 - ident.lip) * 0.15 * max(a(23), a(24))
     sl = grid.window(0.0, 0.95, 0.7, 0.6)
-    cover = np.clip(upper[sl] + lower[sl], 0, 1)
+    cover = np.clip(1.15 * upper[sl] + lower[sl], 0, 1.15)
     texture = 1 + 0.04 * sample_texture("strands", grid.v[sl] * 3, grid.u[sl] * 0.3, 250, ident.texture[3])
     albedo[sl] *= 1 - (1 - tone * texture) * cover
 

@@ -159,11 +159,12 @@ def _draw_head(frame, ident: Identity, lm: np.ndarray, amounts, pose: Pose, scen
     grid = Grid((x0, y0, (x1 - x0) // 2 * 2, (y1 - y0) // 2 * 2), pose)
     a = lambda au, side="both": amount(amounts, au, side)  # noqa: E731
     lip_shapes = lip_polygons(lm)
-    lip_masks = tuple(grid.mask([p], blur=0.006) for p in lip_shapes)
+    lip_masks = tuple(grid.mask([p], blur=blur) for p, blur in zip(lip_shapes, (0.006, 0.012, 0.006), strict=True))
     smile = deform(ident, {au: amounts[au] for au in (10, 12) if au in amounts})
     height = face_height(grid, ident, lm, smile, a, tuple(grid.mask([p], blur=0.02) for p in lip_shapes))
     light = _light(scene)
     sheen = 0.03 + 0.04 * np.exp(-((grid.v + 0.5) / 0.4) ** 2) + 0.02 * np.exp(-(grid.u / 0.08) ** 2)
+    sheen = sheen + 0.1 * lip_masks[1]  # the moist lower lip
     diffuse, specular = shade(height, grid, light, scene.ambient, sheen)
 
     albedo = features.skin(grid, ident, lm)
