@@ -116,13 +116,14 @@ def _folds(h, grid, ident: Identity, smile, a) -> None:
     """Nasolabial folds from the nose wings to beyond the lip corners: age, 12 (all along), 10 (upper part)."""
     for side, s in SIDES:
         wing, corner = smile[31 if s < 0 else 35], smile[48 if s < 0 else 54]
-        start, end = wing + (s * 0.05, -0.01), corner + (s * 0.1, 0.1)
+        start, end = wing + (s * 0.05, -0.01), corner + (s * 0.1, 0.1 - 0.06 * a(12, side))  # ends by the corner in a smile
         mid = 0.5 * (start + end) + (s * 0.07, -0.02)  # an arc, convex towards the cheek that bulges over it
         fold = smooth_curve(np.stack([start, 0.5 * (start + mid) + (s * 0.015, 0), mid, end]))
-        crease(h, grid, fold, 0.04, 0.004 + 0.01 * ident.age + 0.028 * a(12, side), bunch=0.6)
+        crease(h, grid, fold, 0.04, 0.004 + 0.01 * ident.age + 0.045 * a(12, side), bunch=0.6)
         crease(h, grid, fold[:len(fold) * 2 // 3], 0.04, 0.025 * max(0.0, a(10, side) - 0.9 * a(12, side)), bunch=0.4)
         bump(h, grid, wing[0] + s * 0.12, wing[1] + 0.04, 0.06, 0.05, 0.02 * a(10, side))  # infraorbital triangle (10)
-        bump(h, grid, corner[0] + s * 0.08, corner[1] - 0.12, 0.12, 0.09, 0.035 * a(12, side))  # cheek bunched by 12
+        bump(h, grid, corner[0] + s * 0.08, corner[1] - 0.12, 0.12, 0.09, 0.05 * a(12, side))  # cheek bunched by 12
+        bump(h, grid, corner[0] + s * 0.01, corner[1] - 0.005, 0.02, 0.02, -0.012 * a(12, side))  # corner drawn in (12)
 
 
 def _upper_face_aus(h, grid, ident: Identity, lm, a) -> None:

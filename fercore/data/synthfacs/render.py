@@ -110,7 +110,8 @@ def render_face(identity: Identity, aus: dict | None = None, pose: Pose | None =
     lm = deform(identity, amounts)  # (68, 2) face units
     frame = scene.background.copy() if scene.background is not None else np.full((FRAME_H, FRAME_W), 0.5, np.float32)
 
-    _draw_body(frame, identity, lm, pose, scene)
+    jaw = deform(identity, {au: amounts[au] for au in (26, 27) if au in amounts})[8]  # the bone, not the chin's soft tissue
+    _draw_body(frame, identity, jaw, pose, scene)
     _draw_head(frame, identity, lm, amounts, pose, scene)
 
     rng = np.random.default_rng(seed)
@@ -128,9 +129,9 @@ def _light(scene: Scene) -> np.ndarray:
     return np.array([s * np.cos(scene.light_angle), s * np.sin(scene.light_angle), np.cos(scene.light)])
 
 
-def _draw_body(frame: np.ndarray, ident: Identity, lm: np.ndarray, pose: Pose, scene: Scene) -> None:
+def _draw_body(frame: np.ndarray, ident: Identity, jaw: np.ndarray, pose: Pose, scene: Scene) -> None:
     """Neck and shoulders: large, smooth shapes drawn at frame resolution. The neck is a lit cylinder of the
-    face's skin, in the shadow of the jaw at its top."""
+    face's skin, in the shadow of the jaw (``jaw``: the chin's point on the mandible, face units) at its top."""
     img = Image.new("L", (FRAME_W, FRAME_H), 0)
     draw = ImageDraw.Draw(img)
     neck = np.array([[-0.58, 0.6], [0.58, 0.6], [0.62, 2.1], [-0.62, 2.1]])
@@ -143,7 +144,7 @@ def _draw_body(frame: np.ndarray, ident: Identity, lm: np.ndarray, pose: Pose, s
     rows, cols = np.nonzero(mask == 128)
     if not len(rows):
         return
-    (cx, _), (_, jaw_y) = project(np.array([[0.0, 1.2], lm[8]]), pose)
+    (cx, _), (_, jaw_y) = project(np.array([[0.0, 1.2], jaw]), pose)
     across = np.clip((cols - cx) / (0.6 * pose.scale), -1, 1)
     light = _light(scene)
     facing = (across * light[0] + np.sqrt(1 - across ** 2) * light[2] + 0.3) / 1.3  # wrapped Lambert on a cylinder
