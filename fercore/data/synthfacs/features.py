@@ -23,7 +23,8 @@ def skin(grid: Grid, ident: Identity, lm: np.ndarray) -> np.ndarray:
     for eye in (ident.shape[36:42], ident.shape[42:48]):  # thin, darker skin around the eyes
         c = eye.mean(axis=0)
         sl = grid.window(c[0], c[1], 0.4, 0.3)
-        albedo[sl] *= 1 - ident.eye_shadow * np.exp(-(((u[sl] - c[0]) / 0.17) ** 2 + ((v[sl] - c[1] + 0.02) / 0.11) ** 2))
+        r2 = ((u[sl] - c[0]) / 0.17) ** 2 + ((v[sl] - c[1] + 0.02) / 0.11) ** 2
+        albedo[sl] *= 1 - ident.eye_shadow * np.exp(-r2)
     if ident.stubble:
         below_nose = np.clip((v - lm[33, 1] - 0.02) / 0.12, 0, 1)
         beard = np.clip((v - lm[1, 1] - 0.35 + 1.2 * (np.abs(u) - 0.25)) / 0.3, 0, 1) * below_nose
@@ -42,7 +43,8 @@ def brows(albedo: np.ndarray, grid: Grid, ident: Identity, lm: np.ndarray, a) ->
         bunch = 1 + 0.35 * a(4, "R" if side < 0 else "L") * s ** 2
         half = 0.5 * ident.brow_width * (0.35 + 0.65 * s ** 0.5) * bunch
         head = curve[-1] + half[-1, 0] * ellipse((0, 0), 1.0, 1.0, 9, -np.pi / 2, np.pi / 2) * (-side, 1)
-        bands.append(np.concatenate([curve - (0, 1) * half, head[::-1] if side > 0 else head, (curve + (0, 1) * half)[::-1]]))
+        bands.append(np.concatenate([curve - (0, 1) * half, head[::-1] if side > 0 else head,
+                                     (curve + (0, 1) * half)[::-1]]))
     cover = grid.mask(bands, blur=0.014)
     sl = grid.window(0.5 * (lm[17, 0] + lm[26, 0]), float(lm[17:27, 1].mean()), 0.9, 0.2)
     u, v = grid.u[sl], grid.v[sl]

@@ -116,7 +116,8 @@ def _folds(h, grid, ident: Identity, smile, a) -> None:
     """Nasolabial folds from the nose wings to beyond the lip corners: age, 12 (all along), 10 (upper part)."""
     for side, s in SIDES:
         wing, corner = smile[31 if s < 0 else 35], smile[48 if s < 0 else 54]
-        start, end = wing + (s * 0.05, -0.01), corner + (s * 0.1, 0.1 - 0.06 * a(12, side))  # ends by the corner in a smile
+        start = wing + (s * 0.05, -0.01)
+        end = corner + (s * 0.1, 0.1 - 0.06 * a(12, side))  # in a smile it ends by the lip corner
         mid = 0.5 * (start + end) + (s * 0.07, -0.02)  # an arc, convex towards the cheek that bulges over it
         fold = smooth_curve(np.stack([start, 0.5 * (start + mid) + (s * 0.015, 0), mid, end]))
         crease(h, grid, fold, 0.04, 0.004 + 0.01 * ident.age + 0.045 * a(12, side), bunch=0.6)

@@ -110,7 +110,7 @@ def render_face(identity: Identity, aus: dict | None = None, pose: Pose | None =
     lm = deform(identity, amounts)  # (68, 2) face units
     frame = scene.background.copy() if scene.background is not None else np.full((FRAME_H, FRAME_W), 0.5, np.float32)
 
-    jaw = deform(identity, {au: amounts[au] for au in (26, 27) if au in amounts})[8]  # the bone, not the chin's soft tissue
+    jaw = deform(identity, {au: amounts[au] for au in (26, 27) if au in amounts})[8]  # the bone, not the chin (17)
     _draw_body(frame, identity, jaw, pose, scene)
     _draw_head(frame, identity, lm, amounts, pose, scene)
 
@@ -149,7 +149,8 @@ def _draw_body(frame: np.ndarray, ident: Identity, jaw: np.ndarray, pose: Pose, 
     light = _light(scene)
     facing = (across * light[0] + np.sqrt(1 - across ** 2) * light[2] + 0.3) / 1.3  # wrapped Lambert on a cylinder
     under_jaw = np.clip((rows - jaw_y) / (0.45 * pose.scale), 0, 1) ** 0.7  # the jaw shades the neck below it
-    frame[rows, cols] = ident.skin * (scene.ambient + (1 - scene.ambient) * np.maximum(facing, 0)) * (0.4 + 0.5 * under_jaw)
+    lit = scene.ambient + (1 - scene.ambient) * np.maximum(facing, 0)
+    frame[rows, cols] = ident.skin * lit * (0.4 + 0.5 * under_jaw)
 
 
 def _draw_head(frame, ident: Identity, lm: np.ndarray, amounts, pose: Pose, scene: Scene) -> None:
