@@ -250,6 +250,15 @@ def deform(identity: Identity, amounts: dict[int, tuple[float, float]]) -> np.nd
         for i, lift in ((18, 0.02), (19, 0.06), (20, 0.02)):
             pts[i, 1] -= lift * min(r1, r2)
             pts[MIRROR[i], 1] -= lift * min(l1, l2)
+    if 20 in amounts and amounts.keys() & {25, 26, 27}:
+        # 20 with parted lips (the fear mouth): the stretched lips are drawn back tight against the teeth and
+        # the lower lip is pulled down off the lower teeth, a wide, flat opening.
+        parted = max(sum(amounts.get(au, (0.0, 0.0))) / 2 for au in (25, 26, 27))
+        (r20, l20) = amounts[20]
+        for i, drop in ((57, 0.05), (66, 0.05), (58, 0.042), (67, 0.04), (59, 0.02)):
+            pts[i, 1] += drop * r20 * parted if MIRROR[i] != i else drop * 0.5 * (r20 + l20) * parted
+            if MIRROR[i] != i:
+                pts[MIRROR[i], 1] += drop * l20 * parted
     # Lowered brows and tightened lids narrow the eyes but do not close them (no AU43/45 here): each
     # eye keeps at least a third of its opening.
     for top, bottom in (((37, 38), (41, 40)), ((43, 44), (47, 46))):
