@@ -141,11 +141,11 @@ def _upper_face_aus(h, grid, ident: Identity, lm, a) -> None:
     inner_y = 0.5 * (lm[21, 1] + lm[22, 1])
     for side, s in SIDES:  # glabella (4): vertical furrows beside bunched skin between the lowered brows
         furrow = np.array([[0.075 * s, inner_y - 0.13], [0.06 * s, inner_y - 0.04], [0.05 * s, inner_y + 0.05]])
-        crease(h, grid, furrow, 0.02, 0.022 * a(4, side), bunch=0.25)
+        crease(h, grid, furrow, 0.024, 0.03 * a(4, side), bunch=0.25)
         inner = lm[21] if s < 0 else lm[22]
         lowered = a(4, side) * (1 - min(1.0, 1.5 * a(1, side)))  # not when AU1 holds the inner brow up
         bump(h, grid, inner[0] + s * 0.02, inner[1] + 0.03, 0.08, 0.05, 0.035 * lowered)  # brow over the lid
-    bump(h, grid, 0.0, inner_y - 0.03, 0.035, 0.08, 0.012 * a(4))  # the bulge between the furrows
+    bump(h, grid, 0.0, inner_y - 0.03, 0.035, 0.08, 0.018 * a(4))  # the bulge between the furrows
     root_line = 0.01 * a(4) * (1 - min(1.0, 1.5 * a(1))) + 0.012 * a(9)  # procerus lowering the brows (4), 9
     crease(h, grid, np.array([[-0.08, inner_y + 0.12], [0.08, inner_y + 0.12]]), 0.015, root_line)
     _nose_wrinkles(h, grid, lm, a)
