@@ -183,9 +183,9 @@ def _lower_face_aus(h, grid, ident: Identity, lm, a) -> None:
     for side, s in SIDES:
         corner = lm[48] if s < 0 else lm[54]
         bump(h, grid, corner[0] + s * 0.05, corner[1], 0.025, 0.035, -0.014 * a(14, side))  # dimple (14)
-        crease(h, grid, np.stack([corner + (s * 0.015, 0.03), corner + (s * 0.05, 0.17)]), 0.016,
-               0.01 * a(15, side))  # corner depressor line (15)
-        bump(h, grid, corner[0] + s * 0.02, corner[1] + 0.1, 0.06, 0.05, 0.01 * a(15, side))
+        crease(h, grid, np.stack([corner + (s * 0.01, 0.01), corner + (s * 0.05, 0.17)]), 0.018,
+               0.02 * a(15, side))  # corner depressor line (15)
+        bump(h, grid, corner[0] + s * 0.03, corner[1] + 0.09, 0.06, 0.05, 0.02 * a(15, side))  # skin bunched below
         for k in (-1, 1):  # stretched skin beyond the corners (20)
             crease(h, grid, np.stack([corner + (s * 0.04, 0.02 * k), corner + (s * 0.16, 0.05 + 0.03 * k)]), 0.012,
                    0.007 * a(20, side))
