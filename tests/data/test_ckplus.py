@@ -305,13 +305,15 @@ def test_synthfacs_is_written_when_missing(tmp_path, monkeypatch):
         written.append(root)
         write_ckplus_tree(root)
 
-    monkeypatch.setitem(sys.modules, "fercore.data.synthfacs", types.SimpleNamespace(write_tree=write_tree))
+    checked = []
+    fake = types.SimpleNamespace(write_tree=write_tree, warn_if_outdated=checked.append)
+    monkeypatch.setitem(sys.modules, "fercore.data.synthfacs", fake)
     monkeypatch.setenv("FERCORE_DATA", str(tmp_path / "data"))
     fs = load("synthfacs")
     assert written == [tmp_path / "data" / "synthfacs"] and fs.name == "synthfacs"
     assert fs.protocol["dataset"] == "synthfacs"
-    load("synthfacs")  # already there: not written again
-    assert len(written) == 1
+    load("synthfacs")  # already there: not written again, its renderer version checked each time
+    assert len(written) == 1 and checked == written * 2
     assert fercore.data.dataset_root("synthfacs") == tmp_path / "data" / "synthfacs"
 
 
