@@ -245,11 +245,13 @@ def deform(identity: Identity, amounts: dict[int, tuple[float, float]]) -> np.nd
                 field_r[i, 1] *= 1 - 0.9 * hold_r
                 field_l[MIRROR[i], 1] *= 1 - 0.9 * hold_l
         pts += right * field_r + left * field_l
-    if 1 in amounts and 2 in amounts:  # 1+2 (FACS): the whole brow rises in an arch, its middle too
+    if 1 in amounts and 2 in amounts:  # 1+2 (FACS): the whole brow rises in an arch, its middle too;
+        # with 4 (the fear brow) it is drawn together and flattened instead
         (r1, l1), (r2, l2) = amounts[1], amounts[2]
+        r4, l4 = amounts.get(4, (0.0, 0.0))
         for i, lift in ((18, 0.02), (19, 0.06), (20, 0.02)):
-            pts[i, 1] -= lift * min(r1, r2)
-            pts[MIRROR[i], 1] -= lift * min(l1, l2)
+            pts[i, 1] -= lift * min(r1, r2) * (1 - r4)
+            pts[MIRROR[i], 1] -= lift * min(l1, l2) * (1 - l4)
     if 20 in amounts and amounts.keys() & {25, 26, 27}:
         # 20 with parted lips (the fear mouth): the stretched lips are drawn back tight against the teeth and
         # the lower lip is pulled down off the lower teeth, a wide, flat opening.

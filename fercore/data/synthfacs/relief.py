@@ -124,7 +124,7 @@ def _folds(h, grid, ident: Identity, smile, a) -> None:
         crease(h, grid, fold[:len(fold) * 2 // 3], 0.04, 0.025 * max(0.0, a(10, side) - 0.9 * a(12, side)), bunch=0.4)
         bump(h, grid, wing[0] + s * 0.12, wing[1] + 0.04, 0.06, 0.05, 0.02 * a(10, side))  # infraorbital triangle (10)
         bump(h, grid, corner[0] + s * 0.1, corner[1] - 0.16, 0.13, 0.1, 0.07 * a(12, side))  # cheek bunched by 12
-        bump(h, grid, corner[0] + s * 0.01, corner[1] - 0.005, 0.02, 0.02, -0.012 * a(12, side))  # corner drawn in (12)
+        bump(h, grid, corner[0] + s * 0.015, corner[1] - 0.005, 0.025, 0.025, -0.02 * a(12, side))  # corner drawn in
 
 
 def _upper_face_aus(h, grid, ident: Identity, lm, a) -> None:
