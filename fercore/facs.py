@@ -149,8 +149,9 @@ def _regions(lm: np.ndarray, au: int) -> list:
     if au == 7:  # lids, tightened
         return [np.concatenate([_up(lm[36:42], 0.12 * d), _up(lm[36:42], -0.15 * d)]),
                 np.concatenate([_up(lm[42:48], 0.12 * d), _up(lm[42:48], -0.15 * d)])]
-    if au == 9:  # nose root, bridge and sides, the infraorbital triangles, the top of the upper lip
-        return [np.concatenate([lm[27:36], lm[[21, 22, 39, 40, 42, 47, 50, 51, 52]],
+    if au == 9:  # nose root, bridge and sides, the infraorbital triangles, the upper lip it raises, and (FACS)
+        # the medial brows it pulls down and the lower lids it pushes up
+        return [np.concatenate([lm[27:36], lm[[20, 21, 22, 23, 39, 40, 41, 42, 46, 47, 49, 50, 51, 52, 53]],
                                 [lm[31] - [0.2 * d, 0], lm[35] + [0.2 * d, 0]]])]
     if au == 10:  # upper lip, nostril wings, upper nasolabial folds
         return [np.concatenate([lm[31:36], lm[48:55], [lm[31] - [0.3 * d, 0], lm[35] + [0.3 * d, 0]]])]

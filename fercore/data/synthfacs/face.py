@@ -22,7 +22,7 @@ _JAW = np.concatenate([_JAW_R, _JAW_R[7::-1] * (-1, 1)])
 _BROW_R = np.array([[-0.72, -0.17], [-0.61, -0.245], [-0.48, -0.275], [-0.34, -0.265], [-0.20, -0.225]])
 _NOSE = np.array([[0, 0.0], [0, 0.17], [0, 0.33], [0, 0.50],
                   [-0.17, 0.58], [-0.09, 0.61], [0, 0.63], [0.09, 0.61], [0.17, 0.58]])
-_EYE_R = np.array([[-0.62, 0.01], [-0.53, -0.06], [-0.36, -0.062], [-0.25, 0.0], [-0.36, 0.05], [-0.53, 0.048]])
+_EYE_R = np.array([[-0.63, 0.01], [-0.53, -0.07], [-0.36, -0.072], [-0.25, 0.0], [-0.36, 0.058], [-0.53, 0.055]])
 _MOUTH = np.array([
     [-0.36, 0.92], [-0.24, 0.865], [-0.10, 0.825], [0, 0.845], [0.10, 0.825], [0.24, 0.865], [0.36, 0.92],  # 48-54
     [0.24, 1.00], [0.11, 1.04], [0, 1.05], [-0.11, 1.04], [-0.24, 1.00],  # 55-59
@@ -57,37 +57,40 @@ _RIGHT = (TEMPLATE[:, 0] < 0) & ~_CENTRAL
 # {landmark: (dx, dy)} in face units at full intensity (E). Central landmarks move by the
 # mean of both sides' amounts. Magnitudes are calibrated by hand to the FACS manual's descriptions of
 # each AU at E on an adult face (1 face unit is about 7 cm: e.g. AU12 E lifts the lip corners by
-# about 9 mm and draws them out by about 6 mm; AU1 E raises the inner brows by about 1 cm).
+# about 11 mm and draws them out by about 7 mm, as far as a maximal smile moves them; AU1 E raises the inner
+# brows by about 1 cm).
 AU_MOTION: dict[int, dict[int, tuple[float, float]]] = {
     1: {21: (0.0, -0.14), 20: (0.0, -0.1), 19: (0.0, -0.025)},
     2: {17: (0.0, -0.13), 18: (0.0, -0.12), 19: (0.0, -0.04), 37: (0.0, -0.008)},
-    4: {21: (0.07, 0.12), 20: (0.05, 0.1), 19: (0.028, 0.075), 18: (0.01, 0.025),
+    4: {21: (0.075, 0.15), 20: (0.05, 0.115), 19: (0.028, 0.07), 18: (0.01, 0.02),
         37: (0.0, 0.022), 38: (0.0, 0.026)},
     5: {37: (0.0, -0.052), 38: (0.0, -0.052), 36: (0.0, -0.008), 39: (0.0, -0.005), 40: (0.0, 0.008),
         41: (0.0, 0.008)},
-    6: {40: (0.0, -0.04), 41: (0.0, -0.046), 36: (0.0, -0.012)},
+    6: {40: (0.0, -0.058), 41: (0.0, -0.064), 36: (0.0, -0.014)},
     7: {40: (0.0, -0.045), 41: (0.0, -0.045), 37: (0.0, 0.017), 38: (0.0, 0.017), 36: (0.0, -0.007)},
-    9: {31: (-0.03, -0.06), 32: (-0.015, -0.045), 33: (0.0, -0.038), 30: (0.0, -0.018), 21: (0.015, 0.03),
-        50: (0.0, -0.03), 51: (0.0, -0.03), 40: (0.0, -0.025)},
+    9: {31: (-0.03, -0.07), 32: (-0.015, -0.055), 33: (0.0, -0.045), 30: (0.0, -0.02), 21: (0.025, 0.1),
+        20: (0.01, 0.045), 50: (0.0, -0.04), 51: (0.0, -0.04), 49: (0.0, -0.02), 40: (0.0, -0.05),
+        41: (0.0, -0.04), 39: (0.0, -0.01), 38: (0.0, 0.015), 37: (0.0, 0.008)},
     10: {50: (0.0, -0.105), 49: (-0.007, -0.077), 51: (0.0, -0.091), 61: (0.0, -0.091), 62: (0.0, -0.084),
         31: (-0.014, -0.031), 32: (0.0, -0.021)},
-    12: {48: (-0.091, -0.13), 60: (-0.078, -0.117), 49: (-0.039, -0.065), 59: (-0.039, -0.065),
-         61: (-0.026, -0.039), 67: (-0.026, -0.026), 50: (-0.013, -0.026), 58: (-0.013, -0.019)},
+    12: {48: (-0.105, -0.155), 60: (-0.09, -0.14), 49: (-0.045, -0.078), 59: (-0.045, -0.078),
+         61: (-0.03, -0.047), 67: (-0.03, -0.031), 50: (-0.015, -0.006), 58: (-0.015, -0.054), 51: (0.0, 0.015),
+         57: (0.0, -0.034)},
     14: {48: (0.05, -0.013), 60: (0.044, -0.013), 49: (0.017, 0.0), 59: (0.017, 0.0)},
     15: {48: (-0.013, 0.106), 60: (-0.013, 0.094), 59: (0.0, 0.056), 49: (0.0, 0.037), 58: (0.0, 0.019),
         67: (0.0, 0.025), 61: (0.0, 0.025)},
     16: {58: (-0.014, 0.084), 57: (0.0, 0.098), 59: (-0.014, 0.056), 67: (-0.007, 0.084), 66: (0.0, 0.091)},
-    17: {7: (0.0, -0.056), 8: (0.0, -0.07), 6: (0.0, -0.028), 58: (0.0, -0.049), 57: (0.0, -0.063),
-        59: (0.0, -0.028), 67: (0.0, -0.042), 66: (0.0, -0.049)},
-    20: {48: (-0.112, 0.019), 60: (-0.106, 0.019), 49: (-0.062, 0.006), 59: (-0.062, 0.006), 61: (-0.037, 0.0),
-        67: (-0.037, 0.0), 50: (-0.019, 0.013), 58: (-0.019, -0.013), 51: (0.0, 0.013), 57: (0.0, -0.013)},
-    23: {50: (0.0, 0.045), 51: (0.0, 0.045), 49: (0.0, 0.03), 58: (0.0, -0.06), 57: (0.0, -0.065),
-        59: (0.0, -0.04), 48: (0.03, 0.0), 60: (0.03, 0.0)},
-    24: {50: (0.0, 0.035), 51: (0.0, 0.035), 49: (0.0, 0.02), 58: (0.0, -0.04), 57: (0.0, -0.04),
-        59: (0.0, -0.025), 48: (0.01, 0.0), 60: (0.01, 0.0), 61: (0.0, 0.004), 62: (0.0, 0.004),
-        67: (0.0, -0.004), 66: (0.0, -0.004)},
-    25: {61: (0.0, -0.025), 62: (0.0, -0.03), 67: (0.0, 0.055), 66: (0.0, 0.06), 58: (0.0, 0.04),
-        57: (0.0, 0.044), 59: (0.0, 0.024)},
+    17: {7: (0.0, -0.056), 8: (0.0, -0.07), 6: (0.0, -0.028), 58: (0.0, -0.062), 57: (0.0, -0.08),
+        59: (0.0, -0.035), 67: (0.0, -0.05), 66: (0.0, -0.058)},
+    20: {48: (-0.112, 0.019), 60: (-0.106, 0.019), 49: (-0.062, 0.012), 59: (-0.062, -0.004), 61: (-0.05, 0.0),
+        67: (-0.05, 0.0), 50: (-0.019, 0.02), 58: (-0.019, -0.02), 51: (0.0, 0.018), 57: (0.0, -0.022)},
+    23: {50: (0.0, 0.062), 51: (0.0, 0.062), 49: (0.0, 0.042), 58: (0.0, -0.082), 57: (0.0, -0.088),
+        59: (0.0, -0.055), 48: (0.035, 0.0), 60: (0.035, 0.0)},
+    24: {50: (0.0, 0.05), 51: (0.0, 0.05), 49: (0.0, 0.03), 58: (0.0, -0.06), 57: (0.0, -0.06),
+        59: (0.0, -0.038), 48: (0.012, 0.0), 60: (0.012, 0.0), 61: (0.0, 0.005), 62: (0.0, 0.005),
+        67: (0.0, -0.005), 66: (0.0, -0.005)},
+    25: {61: (0.0, -0.035), 62: (0.0, -0.04), 67: (0.0, 0.07), 66: (0.0, 0.075), 58: (0.0, 0.05),
+        57: (0.0, 0.055), 59: (0.0, 0.03), 50: (0.0, -0.01), 51: (0.0, -0.012)},
     26: {8: (0.0, 0.26), 7: (0.0, 0.247), 6: (0.0, 0.195), 5: (0.0, 0.13), 4: (0.0, 0.03),
         57: (0.0, 0.234), 58: (0.0, 0.215), 59: (0.0, 0.143), 66: (0.0, 0.234), 67: (0.0, 0.195),
         48: (0.013, 0.046), 60: (0.016, 0.046)},
@@ -142,6 +145,7 @@ class Identity:
     background: float  # wall brightness behind this subject
     clothes: float  # shirt brightness
     relief: np.ndarray = field(repr=False, default_factory=lambda: np.ones(6))  # (6,) depth of RELIEF_PARTS
+    eye_shadow: float = 0.1  # how much darker the thin skin around the eyes is (0-1)
 
 
 # Bone and soft-tissue depth that varies between people (multipliers of the mean face's relief).
@@ -189,13 +193,13 @@ def sample_identity(rng: np.random.Generator) -> Identity:
 
     dark_hair = rng.random() < 0.8
     return Identity(
-        shape=shape, skin=u(0.38, 0.8), lip=u(0.58, 0.78), brow_tone=u(0.45, 0.8), brow_width=u(0.09, 0.14),
+        shape=shape, skin=u(0.38, 0.8), lip=u(0.62, 0.82), brow_tone=u(0.45, 0.8), brow_width=u(0.09, 0.14),
         iris=u(0.12, 0.45), hair=u(0.05, 0.25) if dark_hair else u(0.3, 0.5), hairline=u(-0.95, -0.62),
         hairline_shape=(u(0.1, 0.6), u(-0.15, 0.15)), hair_volume=u(0.04, 0.2),
         hair_length=float(rng.choice([u(-0.4, 0.1), u(0.3, 0.9), u(1.2, 2.0)], p=[0.5, 0.3, 0.2])),
         age=float(rng.uniform(0, 1) ** 2), stubble=float(rng.random() < 0.15) * u(0.3, 1),
         texture=rng.uniform(0, 1, 4), background=u(0.25, 0.85), clothes=u(0.1, 0.9),
-        relief=rng.uniform(0.8, 1.2, len(RELIEF_PARTS)),
+        relief=rng.uniform(0.8, 1.2, len(RELIEF_PARTS)), eye_shadow=u(0.04, 0.2),
     )
 
 
@@ -231,18 +235,40 @@ def deform(identity: Identity, amounts: dict[int, tuple[float, float]]) -> np.nd
     pts = identity.shape.copy()
     for au, (right, left) in amounts.items():
         field_r, field_l = _FIELDS[au]
-        if au == 4 and 1 in amounts:  # 1+4 (FACS): AU1 holds the inner brows up while AU4 draws them together
-            r1, l1 = amounts[1]
+        if au == 4 and (1 in amounts or 2 in amounts):
+            # 1+4, 1+2+4 (FACS): the frontalis holds the brows up while AU4 draws them together, so the
+            # brows are raised, drawn together and flattened rather than lowered (the fear brow).
+            (r1, l1), (r2, l2) = amounts.get(1, (0.0, 0.0)), amounts.get(2, (0.0, 0.0))
             field_r, field_l = field_r.copy(), field_l.copy()
-            for i in (20, 21):
-                field_r[i, 1] *= 1 - 0.8 * r1
-                field_l[MIRROR[i], 1] *= 1 - 0.8 * l1
+            for i, by_1, by_2 in ((21, 1.0, 0.0), (20, 1.0, 0.3), (19, 0.5, 0.7), (18, 0.0, 1.0)):  # medial -> lateral
+                hold_r, hold_l = min(1.0, 1.5 * max(by_1 * r1, by_2 * r2)), min(1.0, 1.5 * max(by_1 * l1, by_2 * l2))
+                field_r[i, 1] *= 1 - 0.9 * hold_r
+                field_l[MIRROR[i], 1] *= 1 - 0.9 * hold_l
         pts += right * field_r + left * field_l
-    if 1 in amounts and 2 in amounts:  # 1+2 (FACS): the whole brow rises in an arch, its middle too
+    if 1 in amounts and 2 in amounts:  # 1+2 (FACS): the whole brow rises in an arch, its middle too;
+        # with 4 (the fear brow) it is drawn together and flattened instead
         (r1, l1), (r2, l2) = amounts[1], amounts[2]
+        r4, l4 = amounts.get(4, (0.0, 0.0))
         for i, lift in ((18, 0.02), (19, 0.06), (20, 0.02)):
-            pts[i, 1] -= lift * min(r1, r2)
-            pts[MIRROR[i], 1] -= lift * min(l1, l2)
+            pts[i, 1] -= lift * min(r1, r2) * (1 - r4)
+            pts[MIRROR[i], 1] -= lift * min(l1, l2) * (1 - l4)
+    if 20 in amounts and amounts.keys() & {25, 26, 27}:
+        # 20 with parted lips (the fear mouth): the stretched lips are drawn back tight against the teeth and
+        # the lower lip is pulled down off the lower teeth, a wide, flat opening.
+        parted = max(sum(amounts.get(au, (0.0, 0.0))) / 2 for au in (25, 26, 27))
+        (r20, l20) = amounts[20]
+        for i, drop in ((57, 0.05), (66, 0.05), (58, 0.042), (67, 0.04), (59, 0.02)):
+            pts[i, 1] += drop * r20 * parted if MIRROR[i] != i else drop * 0.5 * (r20 + l20) * parted
+            if MIRROR[i] != i:
+                pts[MIRROR[i], 1] += drop * l20 * parted
+    # Lowered brows and tightened lids narrow the eyes but do not close them (no AU43/45 here): each
+    # eye keeps at least a third of its opening.
+    for top, bottom in (((37, 38), (41, 40)), ((43, 44), (47, 46))):
+        rest = identity.shape[list(bottom), 1] - identity.shape[list(top), 1]
+        gap = pts[list(bottom), 1] - pts[list(top), 1]
+        short = np.maximum(rest / 3 - gap, 0)
+        pts[list(top), 1] -= 0.4 * short
+        pts[list(bottom), 1] += 0.6 * short
     # Inner lips never cross: the lower inner lip stays below the upper one.
     upper, lower = [61, 62, 63], [67, 66, 65]
     pts[lower, 1] = np.maximum(pts[lower, 1], pts[upper, 1] + 0.002)

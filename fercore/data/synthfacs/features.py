@@ -10,22 +10,21 @@ from __future__ import annotations
 import numpy as np
 
 from fercore.data.synthfacs.face import Identity
-from fercore.data.synthfacs.surface import Grid, ellipse, line, sample_texture, smooth_curve
+from fercore.data.synthfacs.surface import Grid, curve_y, ellipse, line, sample_texture, smooth_curve
 
 SCLERA = 0.78  # reflectance of the white of the eye
-TEETH = 0.8
-
-
-def _curve_y(curve: np.ndarray, u: np.ndarray) -> np.ndarray:
-    """y of a left-to-right curve (k, 2) at each u (clamped at its ends)."""
-    order = np.argsort(curve[:, 0])
-    return np.interp(u, curve[order, 0], curve[order, 1]).astype(np.float32)
+TEETH = 0.9
 
 
 def skin(grid: Grid, ident: Identity, lm: np.ndarray) -> np.ndarray:
     """Skin reflectance (ny, nx): tone, blotches, beard shadow (pores are finer than the grid)."""
     u, v = grid.u, grid.v
     albedo = ident.skin * (1 + 0.06 * sample_texture("blotch", u, v, 60, ident.texture[0]))
+    for eye in (ident.shape[36:42], ident.shape[42:48]):  # thin, darker skin around the eyes
+        c = eye.mean(axis=0)
+        sl = grid.window(c[0], c[1], 0.4, 0.3)
+        r2 = ((u[sl] - c[0]) / 0.17) ** 2 + ((v[sl] - c[1] + 0.02) / 0.11) ** 2
+        albedo[sl] *= 1 - ident.eye_shadow * np.exp(-r2)
     if ident.stubble:
         below_nose = np.clip((v - lm[33, 1] - 0.02) / 0.12, 0, 1)
         beard = np.clip((v - lm[1, 1] - 0.35 + 1.2 * (np.abs(u) - 0.25)) / 0.3, 0, 1) * below_nose
@@ -35,17 +34,22 @@ def skin(grid: Grid, ident: Identity, lm: np.ndarray) -> np.ndarray:
 
 
 def brows(albedo: np.ndarray, grid: Grid, ident: Identity, lm: np.ndarray, a) -> None:
-    """Brow hair: a tapered band along each brow, denser where AU4 bunches it."""
+    """Brow hair: thin at the tail, full at the rounded head, with a feathered edge; denser and fuller at the
+    head where AU4 bunches it."""
     bands = []
-    for brow in (lm[17:22], lm[22:27][::-1]):
-        curve = smooth_curve(brow, n=4)  # outer -> inner
-        t = np.linspace(0.5, 1.0, len(curve))[:, None] ** 0.7 * ident.brow_width  # thin tail, full head
-        bands.append(np.concatenate([curve - (0, 1) * t / 2, (curve + (0, 1) * t / 2)[::-1]]))
+    for side, brow in ((-1, lm[17:22]), (1, lm[22:27][::-1])):
+        curve = smooth_curve(brow, n=5)  # outer -> inner
+        s = np.linspace(0, 1, len(curve))[:, None]
+        bunch = 1 + 0.35 * a(4, "R" if side < 0 else "L") * s ** 2
+        half = 0.5 * ident.brow_width * (0.35 + 0.65 * s ** 0.5) * bunch
+        head = curve[-1] + half[-1, 0] * ellipse((0, 0), 1.0, 1.0, 9, -np.pi / 2, np.pi / 2) * (-side, 1)
+        bands.append(np.concatenate([curve - (0, 1) * half, head[::-1] if side > 0 else head,
+                                     (curve + (0, 1) * half)[::-1]]))
     cover = grid.mask(bands, blur=0.014)
     sl = grid.window(0.5 * (lm[17, 0] + lm[26, 0]), float(lm[17:27, 1].mean()), 0.9, 0.2)
     u, v = grid.u[sl], grid.v[sl]
-    hair = 0.9 + 0.1 * sample_texture("strands", u * 0.3 + v, v * 0.2 - u, 120, ident.texture[2])
-    albedo[sl] *= 1 - np.clip(ident.brow_tone * (1 + 0.15 * a(4)) * hair, 0, 0.95) * cover[sl]
+    hair = 0.93 + 0.07 * sample_texture("strands", u * 0.3 + v, v * 0.2 - u, 120, ident.texture[2])
+    albedo[sl] *= 1 - np.clip(ident.brow_tone * (1 + 0.2 * a(4)) * hair, 0, 0.95) * np.clip(cover[sl], 0, 1)
 
 
 def eyes(albedo: np.ndarray, glint: np.ndarray, grid: Grid, ident: Identity, lm: np.ndarray, pose) -> None:
@@ -65,7 +69,7 @@ def eyes(albedo: np.ndarray, glint: np.ndarray, grid: Grid, ident: Identity, lm:
         value = np.where(r < 1, iris, ball)
         value = np.where(r < 0.38, 0.03, value)
         upper = smooth_curve(eye[:4], n=4)
-        below_lid = np.clip((v - _curve_y(upper, u)) / (0.3 * width), 0, 1)
+        below_lid = np.clip((v - curve_y(upper, u)) / (0.3 * width), 0, 1)
         value *= 0.45 + 0.55 * below_lid ** 0.5  # the upper lid shades the eyeball
         c = cover[sl]
         albedo[sl] += (value - albedo[sl]) * c
@@ -78,47 +82,63 @@ def eyes(albedo: np.ndarray, glint: np.ndarray, grid: Grid, ident: Identity, lm:
 
 
 def lips(albedo: np.ndarray, grid: Grid, ident: Identity, masks, a) -> None:
-    """Red of the lips (paler when pressed or tightened), a little darker at their inner edge."""
+    """Red of the lips, in gray a little darker than the skin: the upper lip darker than the lower, whose
+    lower border fades into the skin; pressed or tightened lips blanch a little."""
     upper, lower, _ = masks
-    tone = ident.lip + (1 - ident.lip) * 0.5 * max(a(23), a(24))
+    tone = ident.lip + (1 - ident.lip) * 0.15 * max(a(23), a(24))
     sl = grid.window(0.0, 0.95, 0.7, 0.6)
-    cover = np.clip(upper[sl] + lower[sl], 0, 1)
+    cover = np.clip(1.15 * upper[sl] + lower[sl], 0, 1.15)
     texture = 1 + 0.04 * sample_texture("strands", grid.v[sl] * 3, grid.u[sl] * 0.3, 250, ident.texture[3])
     albedo[sl] *= 1 - (1 - tone * texture) * cover
 
 
-def mouth(albedo: np.ndarray, grid: Grid, lm: np.ndarray, masks, a) -> None:
-    """Inside the lips: dark mouth, upper teeth, lower teeth when the jaw or AU16 shows them, tongue."""
+def mouth(albedo: np.ndarray, glint: np.ndarray, grid: Grid, ident: Identity, lm: np.ndarray, masks, a) -> None:
+    """Inside the lips: the teeth where the jaws hold them, a dark mouth and the tongue; wet enamel catches
+    the light (``glint``).
+
+    The upper teeth are fixed to the skull: their edge sits just below the resting line between the lips,
+    so parted lips (25) show their edge, a raised upper lip (10, 12) shows more of them, and a dropped jaw
+    (26, 27) opens a dark mouth below them. The lower teeth move with the jaw, behind the lower lip, which
+    covers them unless it is pulled down (16, 20) or parted from them (25).
+    """
     _, _, opening = masks
     upper_lip = smooth_curve(lm[60:65], n=4)
-    lower_lip = smooth_curve(lm[[64, 65, 66, 67, 60]], n=4)
-    line(albedo, grid, upper_lip, 0.012, -0.3)  # the line between closed lips
+    pressed = max(a(23), a(24), 0.6 * a(17), 0.5 * a(12))  # lips pressed or stretched together: a deeper line
+    line(albedo, grid, upper_lip, 0.012 + 0.004 * pressed, -0.3 - 0.2 * pressed)  # the line between closed lips
     if opening.max() < 0.02:
         return
+    rest = ident.shape
     sl = grid.window(lm[62, 0], 0.5 * (lm[62, 1] + lm[66, 1]), 0.5, 0.35)
     u, v = grid.u[sl], grid.v[sl]
-    top, bottom = _curve_y(upper_lip, u), _curve_y(lower_lip, u)
-    centre, half = 0.5 * (lm[60, 0] + lm[64, 0]), max(0.5 * abs(lm[64, 0] - lm[60, 0]), 0.05)
+    edge = curve_y(smooth_curve(rest[60:65], n=4), u) + 0.02  # the upper incisors' edge
+    jaw = lm[8, 1] - rest[8, 1]  # how far the jaw (and the lower teeth) dropped
+    centre, half = 0.5 * (rest[60, 0] + rest[64, 0]), 0.5 * abs(rest[64, 0] - rest[60, 0])
     across = np.clip(np.abs(u - centre) / half, 0, 1)
-    gaps = 1 - 0.2 * np.exp(-(((u - centre) / 0.095 - np.round((u - centre) / 0.095)) / 0.1) ** 2)
-    teeth = TEETH * gaps * (1 - 0.75 * across ** 2)  # darker towards the corners
-    upper_teeth = np.clip((top + 0.13 - v) / 0.01, 0, 1) * np.clip((v - top + 0.02) / 0.01, 0, 1)
-    lower_show = np.clip(a(16) + 0.8 * a(27) + 0.6 * a(26) + 0.4 * a(20), 0, 1)
-    lower_teeth = np.clip((v - bottom + 0.08 * lower_show) / 0.01, 0, 1) * (lower_show > 0.05)
-    cavity = 0.06 + 0.12 * np.clip((v - top - 0.2) / 0.15, 0, 1)  # the tongue at the bottom
-    value = np.where(upper_teeth > 0, cavity + (teeth - cavity) * upper_teeth, cavity)
-    value = value + (teeth * 0.85 - value) * lower_teeth
+    gaps = 1 - 0.1 * np.exp(-(((u - centre) / 0.11 - np.round((u - centre) / 0.11)) / 0.07) ** 2)
+    teeth = TEETH * gaps * (1 - 0.8 * across ** 2)  # the arch turns away: darker towards the corners
+    upper_teeth = np.clip((edge - v) / 0.008, 0, 1) * np.clip((v - edge + 0.17) / 0.01, 0, 1)
+    lower_teeth = np.clip((v - edge - jaw + 0.005) / 0.008, 0, 1) * np.clip((edge + jaw + 0.13 - v) / 0.01, 0, 1)
+    gum = np.clip((edge - 0.13 - v) / 0.01, 0, 1)  # a lip raised far (10) bares the gum above the teeth
+    top = curve_y(upper_lip, u)
+    shade = 0.65 + 0.35 * np.clip((v - top) / 0.05, 0, 1)  # the upper lip shades what is just below it
+    cavity = 0.04 + 0.12 * np.clip((v - edge - 0.12) / 0.15, 0, 1)  # the tongue at the bottom
+    value = cavity + (0.45 - cavity) * gum
+    value = value + (teeth * shade - value) * upper_teeth
+    value = value + (0.85 * teeth * shade - value) * lower_teeth * (1 - upper_teeth)
     c = opening[sl]
     albedo[sl] += (value - albedo[sl]) * c
+    glint[sl] += 0.12 * c * np.maximum(upper_teeth, lower_teeth) * (1 - across ** 2)
 
 
 def nostrils(albedo: np.ndarray, grid: Grid, lm: np.ndarray, a) -> None:
     """Dark nostrils under the tip, flared by AU9 / AU10 (through the wings' landmarks)."""
     holes = []
     for wing, inner in ((31, 32), (35, 34)):
-        c = 0.5 * (lm[wing] + lm[inner]) + (0, -0.012)
-        holes.append(ellipse(c, 0.045, 0.018 + 0.008 * max(a(9), a(10)), 16))
-    albedo *= 1 - 0.75 * grid.mask(holes, blur=0.008)
+        c = 0.5 * (lm[wing] + lm[inner]) + (0, -0.014)
+        tilt = 0.35 * np.sign(lm[wing, 0])  # seen from the front, each nostril points up towards the tip
+        oval = ellipse((0, 0), 0.05, 0.019 + 0.008 * max(a(9), a(10)), 16)
+        holes.append(c + oval @ np.array([[np.cos(tilt), np.sin(tilt)], [-np.sin(tilt), np.cos(tilt)]]))
+    albedo *= 1 - 0.6 * grid.mask(holes, blur=0.012)
 
 
 def hair(grid: Grid, ident: Identity) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -130,6 +150,7 @@ def hair(grid: Grid, ident: Identity) -> tuple[np.ndarray, np.ndarray, np.ndarra
     behind = grid.mask([np.concatenate([[[-0.9 * rx, length]], top, [[0.9 * rx, length]]])], blur=0.01)
     curve, parting = ident.hairline_shape
     u, v = grid.u, grid.v
-    fringe = np.clip((ident.hairline + curve * u ** 2 + parting * u - v) / 0.05, 0, 1)
     strands = sample_texture("strands", u, v, 150, ident.texture[2])
+    ragged = 0.02 * sample_texture("blotch", u * 3, v * 0.2, 60, ident.texture[2])  # a hairline is not a ruled line
+    fringe = np.clip((ident.hairline + curve * u ** 2 + parting * u + ragged - v) / 0.04, 0, 1)
     return behind, fringe, ident.hair * (1 + 0.2 * strands)

@@ -110,7 +110,8 @@ def render_face(identity: Identity, aus: dict | None = None, pose: Pose | None =
     lm = deform(identity, amounts)  # (68, 2) face units
     frame = scene.background.copy() if scene.background is not None else np.full((FRAME_H, FRAME_W), 0.5, np.float32)
 
-    _draw_body(frame, identity, pose)
+    jaw = deform(identity, {au: amounts[au] for au in (26, 27) if au in amounts})[8]  # the bone, not the chin (17)
+    _draw_body(frame, identity, jaw, pose, scene)
     _draw_head(frame, identity, lm, amounts, pose, scene)
 
     rng = np.random.default_rng(seed)
@@ -128,8 +129,9 @@ def _light(scene: Scene) -> np.ndarray:
     return np.array([s * np.cos(scene.light_angle), s * np.sin(scene.light_angle), np.cos(scene.light)])
 
 
-def _draw_body(frame: np.ndarray, ident: Identity, pose: Pose) -> None:
-    """Neck (in the shadow of the jaw) and shoulders: large, smooth shapes drawn at frame resolution."""
+def _draw_body(frame: np.ndarray, ident: Identity, jaw: np.ndarray, pose: Pose, scene: Scene) -> None:
+    """Neck and shoulders: large, smooth shapes drawn at frame resolution. The neck is a lit cylinder of the
+    face's skin, in the shadow of the jaw (``jaw``: the chin's point on the mandible, face units) at its top."""
     img = Image.new("L", (FRAME_W, FRAME_H), 0)
     draw = ImageDraw.Draw(img)
     neck = np.array([[-0.58, 0.6], [0.58, 0.6], [0.62, 2.1], [-0.62, 2.1]])
@@ -137,8 +139,18 @@ def _draw_body(frame: np.ndarray, ident: Identity, pose: Pose) -> None:
     draw.polygon([tuple(r) for r in project(neck, pose)], fill=128)
     draw.polygon([tuple(r) for r in project(shirt, pose)], fill=255)
     mask = np.asarray(img, dtype=np.float32)
-    neck_m, shirt_m = (mask == 128).astype(np.float32), (mask == 255).astype(np.float32)
-    frame += neck_m * (ident.skin * 0.5 - frame) + shirt_m * (ident.clothes - frame)
+    shirt_m = (mask == 255).astype(np.float32)
+    frame += shirt_m * (ident.clothes - frame)
+    rows, cols = np.nonzero(mask == 128)
+    if not len(rows):
+        return
+    (cx, _), (_, jaw_y) = project(np.array([[0.0, 1.2], jaw]), pose)
+    across = np.clip((cols - cx) / (0.6 * pose.scale), -1, 1)
+    light = _light(scene)
+    facing = (across * light[0] + np.sqrt(1 - across ** 2) * light[2] + 0.3) / 1.3  # wrapped Lambert on a cylinder
+    under_jaw = np.clip((rows - jaw_y) / (0.45 * pose.scale), 0, 1) ** 0.7  # the jaw shades the neck below it
+    lit = scene.ambient + (1 - scene.ambient) * np.maximum(facing, 0)
+    frame[rows, cols] = ident.skin * lit * (0.4 + 0.5 * under_jaw)
 
 
 def _draw_head(frame, ident: Identity, lm: np.ndarray, amounts, pose: Pose, scene: Scene) -> None:
@@ -149,11 +161,12 @@ def _draw_head(frame, ident: Identity, lm: np.ndarray, amounts, pose: Pose, scen
     grid = Grid((x0, y0, (x1 - x0) // 2 * 2, (y1 - y0) // 2 * 2), pose)
     a = lambda au, side="both": amount(amounts, au, side)  # noqa: E731
     lip_shapes = lip_polygons(lm)
-    lip_masks = tuple(grid.mask([p]) for p in lip_shapes)
+    lip_masks = tuple(grid.mask([p], blur=blur) for p, blur in zip(lip_shapes, (0.006, 0.012, 0.006), strict=True))
     smile = deform(ident, {au: amounts[au] for au in (10, 12) if au in amounts})
     height = face_height(grid, ident, lm, smile, a, tuple(grid.mask([p], blur=0.02) for p in lip_shapes))
     light = _light(scene)
-    sheen = 0.03 + 0.04 * np.exp(-((grid.v + 0.5) / 0.4) ** 2) + 0.03 * np.exp(-(grid.u / 0.15) ** 2)
+    sheen = 0.03 + 0.04 * np.exp(-((grid.v + 0.5) / 0.4) ** 2) + 0.02 * np.exp(-(grid.u / 0.08) ** 2)
+    sheen = sheen + 0.1 * lip_masks[1]  # the moist lower lip
     diffuse, specular = shade(height, grid, light, scene.ambient, sheen)
 
     albedo = features.skin(grid, ident, lm)
@@ -162,19 +175,22 @@ def _draw_head(frame, ident: Identity, lm: np.ndarray, amounts, pose: Pose, scen
     features.lips(albedo, grid, ident, lip_masks, a)
     glint = np.zeros(grid.shape, np.float32)
     features.eyes(albedo, glint, grid, ident, lm, pose)
-    features.mouth(albedo, grid, lm, lip_masks, a)
+    features.mouth(albedo, glint, grid, ident, lm, lip_masks, a)
     face_color = albedo * diffuse + specular + glint
 
     outline = np.concatenate([smooth_curve(lm[0:17]), ellipse((0, 0.02), lm[16, 0], 1.02, 20, 0, -np.pi)[1:-1]])
-    ears = [ellipse((side * (abs(lm[0, 0]) + 0.03), 0.22), 0.1, 0.24, 16) for side in (-1, 1)]
-    face = grid.mask([outline])
-    ear = np.clip(grid.mask(ears) - face, 0, 1)
+    ear_x = abs(lm[0, 0]) + 0.03
+    ears = [ellipse((side * ear_x, 0.22), 0.1, 0.24, 16) for side in (-1, 1)]
+    face = grid.mask([outline], blur=0.008)
+    ear = np.clip(grid.mask(ears, blur=0.008) - face, 0, 1)
     behind, fringe, hair_albedo = features.hair(grid, ident)
     rx = 1.02 + ident.hair_volume
     hair_height = 0.6 * np.sqrt(np.clip(1 - (grid.u / rx) ** 2 - ((grid.v + 0.3) / (1.3 + rx)) ** 2, 0, None))
     hair_light, _ = shade(hair_height, grid, light, scene.ambient + 0.1, occlusion=0)
-    ear_color = ident.skin * (0.45 + 0.35 * hair_light)
-    color = hair_albedo * hair_light
+    concha = np.exp(-((np.abs(grid.u) - ear_x + 0.01) / 0.045) ** 2 - ((grid.v - 0.25) / 0.11) ** 2)  # the ear's bowl
+    ear_color = ident.skin * (0.45 + 0.4 * hair_light) * (1 - 0.35 * concha)
+    near_face = gaussian_filter(face, 0.06 * grid.per_unit)  # hair behind the head is in its shadow near the face
+    color = hair_albedo * hair_light * (1 - 0.45 * near_face * (1 - face))
     color = color + (ear_color - color) * ear
     color = color + (face_color - color) * face * (1 - fringe)
     cover = np.clip(np.maximum(np.maximum(behind, face), ear), 0, 1)

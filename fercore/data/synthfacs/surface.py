@@ -18,6 +18,7 @@ from scipy.ndimage import gaussian_filter
 
 STEP = 2  # frame pixels per grid sample
 _SS = 4  # supersampling of drawn masks, per grid sample
+_WRAP = 0.3  # how far diffuse light wraps past the terminator (skin scatters light under its surface)
 _SLACK = 0.08  # face units: how far the affine window estimate may be off (depth under head turns)
 
 
@@ -207,7 +208,7 @@ def normals(height: np.ndarray, grid: Grid) -> tuple[np.ndarray, np.ndarray, np.
 
 
 def shade(height: np.ndarray, grid: Grid, light: np.ndarray, ambient: float, sheen: np.ndarray | float = 0.0,
-          occlusion: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+          occlusion: float = 1.0, shadows: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """Diffuse light (ambient + Lambert, darkened in cavities) and a specular highlight.
 
     Args:
@@ -215,12 +216,16 @@ def shade(height: np.ndarray, grid: Grid, light: np.ndarray, ambient: float, she
         light: (3,) unit vector towards the light (x right, y down, z to the camera).
         ambient: share of light that comes from everywhere.
         sheen: strength of the specular highlight (scalar or per sample).
+        shadows: whether the relief casts shadows (``cast_shadow``).
 
     Returns:
         (diffuse, specular), float32 (ny, nx).
     """
     nx, ny, nz = normals(height, grid)
-    lambert = np.maximum(nx * light[0] + ny * light[1] + nz * light[2], 0)
+    # Light wraps a little around the terminator, as through skin (subsurface scattering) from a broad lamp.
+    lambert = np.maximum((nx * light[0] + ny * light[1] + nz * light[2] + _WRAP) * (1 / (1 + _WRAP)), 0)
+    if shadows:
+        lambert *= cast_shadow(height, grid, light)
     diffuse = ambient + (1 - ambient) * lambert
     if occlusion:
         diffuse *= np.exp(-occlusion * 18 * np.clip(gaussian_filter(height, 0.04 * grid.per_unit) - height, 0, None))
@@ -228,6 +233,39 @@ def shade(height: np.ndarray, grid: Grid, light: np.ndarray, ambient: float, she
     half /= np.linalg.norm(half)
     specular = np.maximum(nx * half[0] + ny * half[1] + nz * half[2], 0) ** 24 * sheen
     return diffuse.astype(np.float32), specular.astype(np.float32)
+
+
+def cast_shadow(height: np.ndarray, grid: Grid, light: np.ndarray, reach: float = 0.3,
+                penumbra: float = 0.012) -> np.ndarray:
+    """How much of the light reaches each sample (float32 (ny, nx), 0-1): relief between a sample and the
+    light (brow ridge, nose, lower lip, chin) shades it, as a real studio light leaves shadows under them.
+
+    Marches towards the light over ``reach`` face units: a sample is shadowed by as much as any sample
+    on the way rises above the ray to the light; ``penumbra`` (face units) softens the edge.
+    """
+    horizontal = float(np.hypot(light[0], light[1]))
+    if horizontal < 1e-3:
+        return np.ones(height.shape, np.float32)
+    rise = light[2] / horizontal  # face units the ray climbs per face unit towards the light
+    direction = np.array([light[0], light[1]]) / horizontal  # in the frame; the grid is frame-aligned
+    step = 1.5  # grid samples per step
+    blocked = np.zeros(height.shape, np.float32)
+    ny, nx = height.shape
+    for k in range(1, int(reach * grid.per_unit / step) + 1):
+        dc, dr = np.round(k * step * direction).astype(int)
+        if abs(dc) >= nx or abs(dr) >= ny:
+            break
+        above = height[max(dr, 0):ny + min(dr, 0), max(dc, 0):nx + min(dc, 0)]  # the sample k steps on
+        here = blocked[max(-dr, 0):ny + min(-dr, 0), max(-dc, 0):nx + min(-dc, 0)]
+        own = height[max(-dr, 0):ny + min(-dr, 0), max(-dc, 0):nx + min(-dc, 0)]
+        np.maximum(here, above - own - rise * np.hypot(dc, dr) / grid.per_unit, out=here)
+    return np.exp(-np.maximum(blocked, 0) / penumbra).astype(np.float32)
+
+
+def curve_y(curve: np.ndarray, u: np.ndarray) -> np.ndarray:
+    """y of a left-to-right curve (k, 2) at each u (clamped at its ends), float32."""
+    order = np.argsort(curve[:, 0])
+    return np.interp(u, curve[order, 0], curve[order, 1]).astype(np.float32)
 
 
 def smooth_curve(p: np.ndarray, closed: bool = False, n: int = 3) -> np.ndarray:
