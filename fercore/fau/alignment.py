@@ -12,6 +12,8 @@ from fercore import units
 from fercore.data.faceset import FaceSet
 from fercore.facs import au_number, au_region, has_region
 
+MAX_MARGIN = 1 / 24  # the most an AU region is grown for alignment, as a share of the face crop's side
+
 
 class RegionCache:
     """AU region masks per (image, AU), computed on first use (convex hulls of landmarks), at the face crop's
@@ -66,11 +68,13 @@ def inside(top: pd.DataFrame, faceset: FaceSet, field: units.ReceptiveField, sca
     image, 0 where not, NaN for AUs without a face region (head and eye movements).
 
     A unit's position is known only to its map's resolution: a centre counts as inside when the region reaches
-    into the map cell around it (the region grown by half a stride, in face pixels). Without this, a thin region
-    (the upper lids of AU5, the lips of AU23/24) could fall between the centres of a coarse map altogether."""
+    into the map cell around it (the region grown by half a stride, in face pixels), so a thin region (the upper
+    lids of AU5, the lips of AU23/24) cannot fall between the centres of a map altogether. The growth stops at
+    ``MAX_MARGIN`` of the face side (4 pixels of a 96-pixel crop, a lid's height): on a coarse map (a deep layer's
+    2x2) a whole quadrant would otherwise count as inside every region it touches."""
     regions = regions or RegionCache(faceset)
     size = faceset.image_size
-    margin = int(field.stride * scale // 2)
+    margin = int(min(field.stride * scale // 2, MAX_MARGIN * size))
     row, col = np.clip(centres_in_faceset_pixels(top, field, scale), 0, size - 1).T
     images = top["image"].to_numpy()
     unique, where = np.unique(images, return_inverse=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 import torch
 from builders import AU_SIZE as SIZE
 from builders import au_faceset, template_landmarks
@@ -53,18 +54,20 @@ def test_a_planted_filter_is_found_by_enrichment_and_spatial_alignment():
     assert (curve["recovery_low"] <= curve["recovery_high"]).all()
 
 
-def test_a_centre_counts_inside_within_half_a_stride_of_the_region():
+@pytest.mark.parametrize("stride", [4, 32])
+def test_a_centre_counts_inside_within_half_a_stride_of_the_region(stride):
     """A unit's position is known to its map cell: a centre half a stride (in face pixels) from a thin region
-    counts, one a full stride away does not."""
+    counts, one farther does not; on a coarse map the growth stops at 4 face pixels (of 96)."""
     faceset = au_faceset(np.zeros((1, SIZE, SIZE), np.uint8), np.ones((1, 1), bool), ["AU12"])
     region = fau.RegionCache(faceset)(0, "AU12")
     rows, cols = np.nonzero(region)
     r, c = rows.min(), cols[rows == rows.min()][0]  # the region's top pixel
-    field = units.ReceptiveField(size=8, stride=4, start=0.0)  # centres at 4 * (y, x) in model pixels
-    scale = 2.0  # face pixels per model pixel: a map cell is 8 face pixels, half a stride 4
+    field = units.ReceptiveField(size=2 * stride, stride=stride, start=0.0)
+    scale = 2.0  # face pixels per model pixel: half a stride is `stride` face pixels, capped at 4
 
-    def share(row):  # the centre of map position (y, x) lands on face pixel (8y + 1, 8x + 1)
-        top = pd.DataFrame({"filter": [0], "image": [0], "y": [(row - 1) / 8], "x": [(c - 1) / 8]})
+    def share(row):  # the centre of map position (y, x) lands on face pixel (2 * stride * y + 1, ...)
+        top = pd.DataFrame({"filter": [0], "image": [0], "y": [(row - 1) / (2 * stride)],
+                            "x": [(c - 1) / (2 * stride)]})
         return fau.inside(top, faceset, field, scale, ["AU12"])[0, 0]
 
     assert share(r) == 1.0 and share(r - 4) == 1.0 and share(r - 5) == 0.0
