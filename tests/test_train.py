@@ -361,3 +361,15 @@ def test_every_arch_trains_and_its_checkpoint_rebuilds_itself(faceset, tmp_path,
     with evaluating(model):
         probs = model(model_inputs(faceset.images[predictions["index"].to_numpy().copy()], model)).softmax(1)
     np.testing.assert_allclose(probs.numpy(), predictions[[f"p_{c}" for c in faceset.classes]].to_numpy(), atol=1e-5)
+
+
+def test_the_au_loss_sums_over_aus_and_averages_over_images():
+    """Each AU's gradient is as strong as a one-label loss's: the BCE of 19 AUs is summed, not averaged over them."""
+    import torch.nn.functional as F
+
+    from fercore.targets import get_target
+
+    logits, y = torch.randn(8, 19, generator=torch.Generator().manual_seed(0)), (torch.arange(8 * 19) % 3 == 0)
+    y = y.reshape(8, 19).float()
+    per_au = [F.binary_cross_entropy_with_logits(logits[:, a], y[:, a]) for a in range(19)]
+    assert get_target("aus").loss(logits, y) == pytest.approx(float(sum(per_au)), rel=1e-6)
