@@ -241,3 +241,19 @@ def au_faceset(images, present: np.ndarray, au_codes, labels=None, subjects=None
                    classes=["a", "b"], subjects=subjects, aus=torch.from_numpy(present.astype(np.int8) * 3),
                    au_codes=list(au_codes), landmarks=torch.from_numpy(np.repeat(template_landmarks()[None], n, 0)),
                    meta=pd.DataFrame({"i": range(n)}))
+
+
+def interrupt_training_at(monkeypatch, step: int, error: type[BaseException] = KeyboardInterrupt) -> None:
+    """Make fercore.train raise ``error`` when it samples the batch of step ``step`` (a run killed mid-interval;
+    the checkpoints written before stay). ``monkeypatch.undo()`` restores training."""
+    from fercore import train as train_module
+
+    sample_batch, calls = train_module._sample_batch, []
+
+    def crash(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == step:
+            raise error
+        return sample_batch(*args, **kwargs)
+
+    monkeypatch.setattr(train_module, "_sample_batch", crash)

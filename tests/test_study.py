@@ -6,6 +6,7 @@ import json
 
 import matplotlib.pyplot as plt
 import pytest
+from builders import interrupt_training_at
 
 from fercore.study import Study
 from fercore.summaries import NeuronsSummary
@@ -23,22 +24,12 @@ def test_study_trains_reads_back_and_writes(synth_root, tmp_path, monkeypatch):
     config = study.train_config("cnn", 0, iterations=2, eval_every=2)
     assert (config.dataset, config.profile, config.variant, config.seed) == ("synthfacs", "quick", "cnn", 0)
 
-    from fercore import train as train_module
     from fercore.train import train
 
-    sample_batch, calls = train_module._sample_batch, []
-
-    def crash_at_step_3(*args, **kwargs):
-        calls.append(1)
-        if len(calls) == 3:
-            raise KeyboardInterrupt
-        return sample_batch(*args, **kwargs)
-
-    monkeypatch.setattr(train_module, "_sample_batch", crash_at_step_3)
-    with pytest.raises(KeyboardInterrupt):  # checkpointed at step 2, stopped in step 3
+    with monkeypatch.context() as patch, pytest.raises(KeyboardInterrupt):  # checkpointed at step 2, stops in 3
+        interrupt_training_at(patch, 3)
         train(faceset, study.train_config("cnn", 1, iterations=4, eval_every=2), study.run_files("cnn", 1).dir,
               progress=False)
-    monkeypatch.setattr(train_module, "_sample_batch", sample_batch)
     with pytest.raises(FileNotFoundError, match="no finished run .* stopped early resumes"):
         study.model("cnn", 1)  # a run that stopped early is not read as a result
     train(faceset, config, study.run_files("cnn", 0).dir, progress=False)

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from builders import interrupt_training_at
 
 import fercore.train as train_module
 from fercore.config import RunDirError, TrainConfig, config_record, data_identity
@@ -116,15 +117,7 @@ def test_resume_equals_uninterrupted_run(faceset, tmp_path, monkeypatch, variant
     config, execution = tiny_config(variant=variant), Execution(deterministic=True)
     train(faceset, config, tmp_path / "whole", execution, progress=False)
 
-    sample_batch, calls = train_module._sample_batch, []
-
-    def crash_at_step(*args, **kwargs):
-        calls.append(1)
-        if len(calls) == stop_at:
-            raise Interrupted
-        return sample_batch(*args, **kwargs)
-
-    monkeypatch.setattr(train_module, "_sample_batch", crash_at_step)
+    interrupt_training_at(monkeypatch, stop_at, Interrupted)
     with pytest.raises(Interrupted):
         train(faceset, config, tmp_path / "resumed", execution, progress=False)
     monkeypatch.undo()
@@ -304,15 +297,7 @@ def test_a_run_is_read_back_under_other_execution_settings(faceset, tmp_path, mo
 
 
 def test_resuming_under_another_precision_continues_and_warns(faceset, tmp_path, monkeypatch):
-    sample_batch, calls = train_module._sample_batch, []
-
-    def crash_at_step_6(*args, **kwargs):
-        calls.append(1)
-        if len(calls) == 6:
-            raise Interrupted
-        return sample_batch(*args, **kwargs)
-
-    monkeypatch.setattr(train_module, "_sample_batch", crash_at_step_6)
+    interrupt_training_at(monkeypatch, 6, Interrupted)
     with pytest.raises(Interrupted):
         train(faceset, tiny_config(), tmp_path, Execution(precision="bf16"), progress=False)
     monkeypatch.undo()
