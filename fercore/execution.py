@@ -6,7 +6,8 @@ finished run is read back whatever execution settings the reader uses.
 Precision ``"auto"`` picks what the device does well: on CUDA, bf16 autocast where the GPU supports
 it (``torch.cuda.is_bf16_supported()``), else fp16 autocast with a gradient scaler; on a CPU, bf16
 autocast where the CPU computes bf16 natively (AVX-512 BF16 or AMX, ``cpu_has_native_bf16``), else
-fp32 (emulated bf16 is slower than fp32).
+fp32 (emulated bf16 is slower than fp32). A model whose layers run slower in bf16 on a CPU (depthwise
+convolutions: MobileNetV2) keeps fp32 there: training resolves "auto" with ``Execution.resolved``.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import os
 import platform
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 
@@ -45,14 +46,19 @@ class Execution:
     def torch_device(self) -> torch.device:
         return torch.device(self.device)
 
-    def resolved_precision(self) -> str:
-        """The precision this run uses on its device: "fp32", "bf16" or "fp16"."""
+    def resolved_precision(self, cpu_bf16: bool = True) -> str:
+        """The precision this run uses on its device: "fp32", "bf16" or "fp16". ``cpu_bf16``: whether the model
+        runs faster in bf16 than in fp32 on a CPU that computes bf16 natively (``Arch.cpu_bf16``)."""
         device = self.torch_device
         if self.precision != "auto":
             return self.precision
         if device.type == "cuda":
             return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
-        return "bf16" if cpu_has_native_bf16() else "fp32"
+        return "bf16" if cpu_bf16 and cpu_has_native_bf16() else "fp32"
+
+    def resolved(self, cpu_bf16: bool = True) -> Execution:
+        """A copy with "auto" replaced by the precision it means here, for a model with ``cpu_bf16``."""
+        return replace(self, precision=self.resolved_precision(cpu_bf16))
 
     def autocast(self):
         """The autocast context of this precision (a no-op context for fp32)."""

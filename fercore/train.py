@@ -40,7 +40,7 @@ from fercore.config import RunDirError, TrainConfig, config_record, data_identit
 from fercore.data.faceset import FaceSet
 from fercore.execution import Execution, deterministic_mode, device_name
 from fercore.inference import batches, evaluating
-from fercore.models import DEFAULT_ARCH, ModelConfig, PaperInput, build_model
+from fercore.models import DEFAULT_ARCH, ModelConfig, PaperInput, build_model, get_arch
 from fercore.progress import tqdm
 from fercore.store import RunFiles
 from fercore.targets import get_target
@@ -136,7 +136,7 @@ def train(faceset: FaceSet, config: TrainConfig, run_dir, execution: Execution |
             cannot read.
     """
     files = RunFiles(run_dir)
-    execution = execution or Execution()
+    execution = (execution or Execution()).resolved(get_arch(config.arch).cpu_bf16)
     _claim(files, config, data_identity(faceset, config.fold, config.target))
     if files.finished:
         return load_result(files.dir)

@@ -18,6 +18,10 @@ def test_precision_on_a_cpu(monkeypatch):
     monkeypatch.setattr("fercore.execution.cpu_has_native_bf16", lambda: False)
     assert Execution().resolved_precision() == "fp32"
     assert Execution(precision="bf16").resolved_precision() == "bf16"
+    monkeypatch.setattr("fercore.execution.cpu_has_native_bf16", lambda: True)
+    assert Execution().resolved_precision(cpu_bf16=False) == "fp32", "an arch slower in bf16 keeps fp32"
+    assert Execution(precision="bf16").resolved_precision(cpu_bf16=False) == "bf16", "asked for: given"
+    assert Execution().resolved(cpu_bf16=True).precision == "bf16"
     with pytest.raises(ValueError, match="precision must be one of"):
         Execution(precision="int8")
     with pytest.raises(ValueError, match="fp16 autocast needs a CUDA device"):

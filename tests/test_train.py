@@ -277,6 +277,16 @@ def test_bf16_autocast_runs_on_cpu(faceset, tmp_path):
         Execution(precision="fp16")
 
 
+def test_auto_precision_follows_the_arch_on_a_bf16_cpu(faceset, tmp_path, monkeypatch):
+    """On a CPU with native bf16, "auto" trains the paper's network in bf16 and MobileNetV2 (slower in bf16) in
+    fp32; result.json records what was used."""
+    monkeypatch.setattr("fercore.execution.cpu_has_native_bf16", lambda: True)
+    for arch, precision in (("zero_bias_cnn", "bf16"), ("mobilenet_v2", "fp32")):
+        result = train(faceset, tiny_config(arch=arch, width=0.25, iterations=2, eval_every=2), tmp_path / arch,
+                       progress=False)
+        assert result.execution["precision"] == precision, arch
+
+
 # ----------------------------------------------------------------------------- identity vs execution
 
 
