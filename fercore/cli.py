@@ -265,8 +265,9 @@ def _add_demo(sub):
 
 def _add_bench(sub):
     p = sub.add_parser("bench", help="speed and realism benchmarks (print measured rates, ratios and scores)")
-    p.add_argument("what", choices=["synth", "train", "load", "mine", "grid", "realism"])
-    p.add_argument("--root", default=None, help="realism: CK+-layout tree to score (default data/synthfacs)")
+    p.add_argument("what", choices=["synth", "train", "load", "mine", "grid", "precision", "realism"])
+    p.add_argument("--root", default=None, help="realism: CK+-layout tree to score; precision: the SynthFACS tree "
+                                                "(default data/synthfacs)")
     p.add_argument("--subjects", type=int, default=120, help="synth: number of identities")
     p.add_argument("--workers", type=int, default=None, help="synth: processes")
     p.add_argument("--device", default="cpu", help="train, mine, grid: cpu, cuda, ...")
@@ -275,6 +276,8 @@ def _add_bench(sub):
     p.add_argument("--steps", type=int, default=None, help="train: timed steps per pipeline")
     p.add_argument("--arch", default=None, help="train, mine: a registered architecture (mine default: every one; "
                                                 "train default: zero_bias_cnn)")
+    p.add_argument("--cluster", default=None, metavar="ADDRESS",
+                   help="precision: train both grids as Ray tasks ('local' or a cluster's address)")
 
     def run(args):
         from fercore import bench
@@ -285,6 +288,7 @@ def _add_bench(sub):
                                  arch=args.arch or "zero_bias_cnn"),
                    "mine": dict(device=args.device, profile=args.profile, arch=args.arch), "load": {},
                    "grid": dict(device=args.device),
+                   "precision": dict(device=args.device, root=args.root, cluster=args.cluster),
                    "realism": dict(root=args.root)}[args.what]
         try:
             bench.run(args.what, **options)

@@ -9,6 +9,7 @@ Never asserted in tests (speed depends on the machine): the tests only check tha
 | ``train`` | ``bench.train`` | training images per second: bare step, fercore's pipeline, a DataLoader |
 | ``mine`` | ``bench.mine`` | top-k mining against a forward pass alone, per arch |
 | ``grid`` | ``bench.grid`` | a small grid one run after another, and as Ray tasks (and runs per GPU) |
+| ``precision`` | ``bench.precision`` | the quick grid in fp32 and in bf16: paired accuracy difference, training time |
 | ``realism`` | ``data.synthfacs.realism`` | how a classifier trained on real photographs reads SynthFACS; Haar's rate |
 """
 
@@ -18,7 +19,7 @@ import importlib
 
 BENCHMARKS = {"synth": "fercore.bench.synth:bench_synth", "load": "fercore.bench.load:bench_load",
               "train": "fercore.bench.train:bench_train", "mine": "fercore.bench.mine:bench_mine",
-              "grid": "fercore.bench.grid:bench_grid",
+              "grid": "fercore.bench.grid:bench_grid", "precision": "fercore.bench.precision:bench_precision",
               "realism": "fercore.data.synthfacs.realism:bench_realism"}
 
 

@@ -134,8 +134,10 @@ def instrument_calibration(measures: dict):
         axes[0].fill_between(curve["k"], curve["recovery_low"], curve["recovery_high"], color=color, alpha=0.2)
         best = m.best_unit
         x = np.arange(len(best)) + (n - (len(names) - 1) / 2) * 0.8 / len(names)
-        axes[1].errorbar(x, best["auc"], yerr=[best["auc"] - best["ci_low"], best["ci_high"] - best["auc"]], fmt="o",
-                         markersize=3, color=color, elinewidth=1, label=name)
+        # The interval as drawn from its ends: with the best unit re-selected in every resample, a weak network's
+        # interval can lie wholly above its point estimate (the selection's optimism), which yerr cannot draw.
+        axes[1].vlines(x, best["ci_low"], best["ci_high"], color=color, linewidth=1)
+        axes[1].plot(x, best["auc"], "o", markersize=3, color=color, label=name)
         axes[2].bar(n - 0.2, m.dissection.units_detecting, width=0.4, color=color)
         axes[2].bar(n + 0.2, m.dissection.null_units_detecting, width=0.4, color=color, alpha=0.35, hatch="//")
     axes[0].set(xlabel="k (top images per unit)", ylabel="recovery", ylim=(-0.03, 1.03),

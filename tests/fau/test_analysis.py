@@ -103,3 +103,16 @@ def test_measure_gives_every_figure_of_notebook_04(ckplus_tree):
     assert 0 <= record["dissection"]["units_detecting"] <= 1
     row = fau.side_by_side({"random": m}).loc["random"]
     assert row["recovery"] == m.analysis.score and row["median best-unit AUC"] == m.best_unit["auc"].median()
+
+    # The calibration figure draws an interval that lies wholly above its point estimate (the optimism of
+    # re-selecting the best unit in every resample, as on a weakly trained control) instead of raising.
+    import dataclasses
+
+    import matplotlib.pyplot as plt
+
+    from fercore import plots
+
+    above = m.best_unit.assign(ci_low=m.best_unit["auc"] + 0.01, ci_high=m.best_unit["auc"] + 0.05)
+    fig = plots.instrument_calibration({"random": m, "optimistic": dataclasses.replace(m, best_unit=above)})
+    assert len(fig.axes) == 3
+    plt.close(fig)
