@@ -71,3 +71,20 @@ def test_a_centre_counts_inside_within_half_a_stride_of_the_region(stride):
         return fau.inside(top, faceset, field, scale, ["AU12"])[0, 0]
 
     assert share(r) == 1.0 and share(r - 4) == 1.0 and share(r - 5) == 0.0
+
+
+@pytest.mark.parametrize("margin", [1, 4])
+def test_a_grown_region_is_the_square_dilation_of_the_region(margin):
+    """The grown region (a separable maximum filter) equals scipy's binary dilation by a square, at the border too."""
+    from scipy.ndimage import binary_dilation
+
+    faceset = au_faceset(np.zeros((1, SIZE, SIZE), np.uint8), np.ones((1, 1), bool), ["AU12"])
+    regions = fau.RegionCache(faceset)
+    region = regions(0, "AU12")
+    assert region.sum() > 0
+    square = np.ones((2 * margin + 1,) * 2, bool)
+    assert np.array_equal(regions(0, "AU12", margin), binary_dilation(region, square))
+    edge = np.zeros((SIZE, SIZE), bool)
+    edge[0, :3] = edge[5, SIZE - 1] = True
+    regions._masks[(0, "edge", 0)] = edge
+    assert np.array_equal(regions(0, "edge", margin), binary_dilation(edge, square))
