@@ -69,8 +69,11 @@ def eyes(albedo: np.ndarray, glint: np.ndarray, grid: Grid, ident: Identity, lm:
         value = np.where(r < 1, iris, ball)
         value = np.where(r < 0.38, 0.03, value)
         upper = smooth_curve(eye[:4], n=4)
-        below_lid = np.clip((v - curve_y(upper, u)) / (0.3 * width), 0, 1)
-        value *= 0.45 + 0.55 * below_lid ** 0.5  # the upper lid shades the eyeball
+        # The upper lid and its lashes shade the eyeball below them; a lid raised above its rest (5) is drawn
+        # back into the socket, so its shadow is narrower and the white bared above the iris is lit.
+        raised = np.clip((rest[1:3, 1].mean() - eye[1:3, 1].mean()) / 0.06, 0, 1)
+        below_lid = np.clip((v - curve_y(upper, u)) / ((0.3 - 0.18 * raised) * width), 0, 1)
+        value *= 0.45 + 0.15 * raised + (0.55 - 0.15 * raised) * below_lid ** 0.5
         c = cover[sl]
         albedo[sl] += (value - albedo[sl]) * c
         glint[sl] += 0.5 * c * np.exp(-((u - centre[0] - 0.05 * width) ** 2 + (v - centre[1] + 0.06 * width) ** 2)

@@ -121,8 +121,10 @@ def _folds(h, grid, ident: Identity, smile, a) -> None:
         mid = 0.5 * (start + end) + (s * 0.07, -0.02)  # an arc, convex towards the cheek that bulges over it
         fold = smooth_curve(np.stack([start, 0.5 * (start + mid) + (s * 0.015, 0), mid, end]))
         crease(h, grid, fold, 0.04, 0.004 + 0.01 * ident.age + 0.045 * a(12, side), bunch=0.6)
-        crease(h, grid, fold[:len(fold) * 2 // 3], 0.04, 0.025 * max(0.0, a(10, side) - 0.9 * a(12, side)), bunch=0.4)
-        bump(h, grid, wing[0] + s * 0.12, wing[1] + 0.04, 0.06, 0.05, 0.02 * a(10, side))  # infraorbital triangle (10)
+        # 10 and 9 deepen the upper part of the fold (FACS), unless a smile already has
+        upper_fold = min(1.0, a(10, side) + 0.7 * a(9, side)) - 0.9 * a(12, side)
+        crease(h, grid, fold[:len(fold) * 2 // 3], 0.04, 0.035 * max(0.0, upper_fold), bunch=0.4)
+        bump(h, grid, wing[0] + s * 0.12, wing[1] + 0.03, 0.07, 0.05, 0.032 * a(10, side))  # infraorbital triangle (10)
         bump(h, grid, corner[0] + s * 0.1, corner[1] - 0.16, 0.13, 0.1, 0.07 * a(12, side))  # cheek bunched by 12
         bump(h, grid, corner[0] + s * 0.015, corner[1] - 0.005, 0.025, 0.025, -0.02 * a(12, side))  # corner drawn in
 
@@ -167,16 +169,17 @@ def _nose_wrinkles(h, grid, lm, a) -> None:
     """AU9 wrinkles the skin across the nose root and obliquely down the sides of the bridge ("bunny lines")."""
     if a(9) <= 0:
         return
-    for k in range(2):
-        y = lm[27, 1] + 0.05 * k
-        crease(h, grid, np.array([[-0.07, y + 0.015], [0, y], [0.07, y + 0.015]]), 0.014, 0.016 * a(9), bunch=0.5)
+    for k in range(3):  # the skin of the root and upper bridge gathered into transverse folds
+        y = lm[27, 1] + 0.045 * k
+        half = 0.075 + 0.01 * k
+        crease(h, grid, np.array([[-half, y + 0.02], [0, y], [half, y + 0.02]]), 0.013, 0.024 * a(9), bunch=0.6)
     for side, s in SIDES:
-        for k, length in enumerate((0.09, 0.12)):
-            top = np.array([s * 0.03, lm[28, 1] - 0.05 + 0.06 * k])
-            crease(h, grid, np.stack([top, top + (s * length, 0.07)]), 0.014, 0.015 * a(9, side), bunch=0.4)
-    bump(h, grid, 0.0, lm[28, 1] - 0.02, 0.08, 0.08, 0.012 * a(9))  # the skin bunched over the bridge
-    for side, s in SIDES:  # the infraorbital triangles pulled up under the eyes
-        bump(h, grid, s * 0.3, lm[29, 1] - 0.02, 0.11, 0.07, 0.02 * a(9, side))
+        for k, length in enumerate((0.09, 0.12, 0.12)):
+            top = np.array([s * 0.035, lm[28, 1] - 0.06 + 0.055 * k])
+            crease(h, grid, np.stack([top, top + (s * length, 0.075)]), 0.013, 0.022 * a(9, side), bunch=0.5)
+    bump(h, grid, 0.0, lm[28, 1] - 0.03, 0.08, 0.09, 0.02 * a(9))  # the skin bunched over the bridge
+    for side, s in SIDES:  # the infraorbital triangles pulled up under the eyes, bulging below the lower lids
+        bump(h, grid, s * 0.3, lm[29, 1] - 0.03, 0.11, 0.07, 0.035 * a(9, side))
 
 
 def _lower_face_aus(h, grid, ident: Identity, lm, a) -> None:
