@@ -68,9 +68,9 @@ AU_MOTION: dict[int, dict[int, tuple[float, float]]] = {
         41: (0.0, 0.008)},
     6: {40: (0.0, -0.058), 41: (0.0, -0.064), 36: (0.0, -0.014)},
     7: {40: (0.0, -0.045), 41: (0.0, -0.045), 37: (0.0, 0.017), 38: (0.0, 0.017), 36: (0.0, -0.007)},
-    9: {31: (-0.035, -0.075), 32: (-0.015, -0.06), 33: (0.0, -0.05), 30: (0.0, -0.025), 21: (0.03, 0.12),
-        20: (0.012, 0.065), 50: (0.0, -0.06), 51: (0.0, -0.062), 49: (0.0, -0.035),
-        61: (0.0, -0.05), 62: (0.0, -0.052), 40: (0.0, -0.066), 41: (0.0, -0.056), 39: (0.0, -0.014),
+    9: {31: (-0.035, -0.075), 32: (-0.015, -0.06), 33: (0.0, -0.05), 30: (0.0, -0.025), 21: (0.025, 0.1),
+        20: (0.01, 0.045), 50: (0.0, -0.06), 51: (0.0, -0.062), 49: (0.0, -0.035),
+        40: (0.0, -0.066), 41: (0.0, -0.056), 39: (0.0, -0.014),
         36: (0.0, -0.006), 38: (0.0, 0.022), 37: (0.0, 0.012)},
     10: {50: (0.0, -0.105), 49: (-0.007, -0.077), 51: (0.0, -0.091), 61: (0.0, -0.091), 62: (0.0, -0.084),
         31: (-0.022, -0.04), 32: (-0.006, -0.028)},
@@ -246,6 +246,14 @@ def deform(identity: Identity, amounts: dict[int, tuple[float, float]]) -> np.nd
                 field_r[i, 1] *= 1 - 0.9 * hold_r
                 field_l[MIRROR[i], 1] *= 1 - 0.9 * hold_l
         pts += right * field_r + left * field_l
+    if 4 in amounts and 5 in amounts:
+        # 4+5 (the anger glare, FACS): the lowered brow presses down on the raised upper lid, so less of the white
+        # above the iris is bared than by 5 alone; not where 1 holds the inner brow up (the fear brow)
+        (r4, l4), (r5, l5) = amounts[4], amounts[5]
+        r1, l1 = amounts.get(1, (0.0, 0.0))
+        for i in (37, 38):
+            pts[i, 1] += 0.35 * min(r4, r5) * (1 - min(1.0, 1.5 * r1)) * -_FIELDS[5][0][i, 1]
+            pts[MIRROR[i], 1] += 0.35 * min(l4, l5) * (1 - min(1.0, 1.5 * l1)) * -_FIELDS[5][1][MIRROR[i], 1]
     if 1 in amounts and 2 in amounts:  # 1+2 (FACS): the whole brow rises in an arch, its middle too;
         # with 4 (the fear brow) it is drawn together and flattened instead
         (r1, l1), (r2, l2) = amounts[1], amounts[2]
@@ -262,6 +270,11 @@ def deform(identity: Identity, amounts: dict[int, tuple[float, float]]) -> np.nd
             pts[i, 1] += drop * r20 * parted if MIRROR[i] != i else drop * 0.5 * (r20 + l20) * parted
             if MIRROR[i] != i:
                 pts[MIRROR[i], 1] += drop * l20 * parted
+        # Lips stretched tight are straight: the opening is a wide, flat box with squared corners rather than
+        # the oval of a relaxed jaw drop (the fear mouth, 20+25/26).
+        for i, towards, share in ((67, 66, 0.7), (58, 57, 0.5), (61, 62, 0.6)):
+            for j, k, side in ((i, towards, r20), (MIRROR[i], MIRROR[towards], l20)):
+                pts[j, 1] += share * side * parted * (pts[k, 1] - pts[j, 1])
     # Lowered brows and tightened lids narrow the eyes but do not close them (no AU43/45 here): each
     # eye keeps at least a third of its opening.
     for top, bottom in (((37, 38), (41, 40)), ((43, 44), (47, 46))):

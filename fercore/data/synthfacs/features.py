@@ -139,7 +139,7 @@ def nostrils(albedo: np.ndarray, grid: Grid, lm: np.ndarray, a) -> None:
     for wing, inner in ((31, 32), (35, 34)):
         c = 0.5 * (lm[wing] + lm[inner]) + (0, -0.014)
         tilt = 0.35 * np.sign(lm[wing, 0])  # seen from the front, each nostril points up towards the tip
-        oval = ellipse((0, 0), 0.05, 0.019 + 0.008 * max(a(9), a(10)), 16)
+        oval = ellipse((0, 0), 0.05 + 0.008 * max(a(9), a(10)), 0.019 + 0.012 * max(a(9), a(10)), 16)
         holes.append(c + oval @ np.array([[np.cos(tilt), np.sin(tilt)], [-np.sin(tilt), np.cos(tilt)]]))
     albedo *= 1 - 0.6 * grid.mask(holes, blur=0.012)
 

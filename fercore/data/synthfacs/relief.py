@@ -123,8 +123,11 @@ def _folds(h, grid, ident: Identity, smile, a) -> None:
         crease(h, grid, fold, 0.04, 0.004 + 0.01 * ident.age + 0.045 * a(12, side), bunch=0.6)
         # 10 and 9 deepen the upper part of the fold (FACS), unless a smile already has
         upper_fold = min(1.0, a(10, side) + 0.7 * a(9, side)) - 0.9 * a(12, side)
-        crease(h, grid, fold[:len(fold) * 2 // 3], 0.04, 0.035 * max(0.0, upper_fold), bunch=0.4)
-        bump(h, grid, wing[0] + s * 0.12, wing[1] + 0.03, 0.07, 0.05, 0.032 * a(10, side))  # infraorbital triangle (10)
+        deep = 0.05 * max(0.0, upper_fold)  # deepest by the nose wing, fading down the fold
+        crease(h, grid, fold[:len(fold) // 3 + 1], 0.045, 0.5 * deep, bunch=0.5)
+        crease(h, grid, fold[:len(fold) * 2 // 3], 0.045, 0.5 * deep, bunch=0.5)
+        # the infraorbital triangle pushed up and bulging over the fold (10)
+        bump(h, grid, wing[0] + s * 0.13, wing[1] + 0.02, 0.08, 0.06, 0.045 * a(10, side))
         bump(h, grid, corner[0] + s * 0.1, corner[1] - 0.16, 0.13, 0.1, 0.07 * a(12, side))  # cheek bunched by 12
         bump(h, grid, corner[0] + s * 0.015, corner[1] - 0.005, 0.025, 0.025, -0.02 * a(12, side))  # corner drawn in
 
@@ -142,12 +145,17 @@ def _upper_face_aus(h, grid, ident: Identity, lm, a) -> None:
                    0.002 * age + 0.01 * a(2, side))
     inner_y = 0.5 * (lm[21, 1] + lm[22, 1])
     for side, s in SIDES:  # glabella (4): vertical furrows beside bunched skin between the lowered brows
-        furrow = np.array([[0.075 * s, inner_y - 0.13], [0.06 * s, inner_y - 0.04], [0.05 * s, inner_y + 0.05]])
-        crease(h, grid, furrow, 0.024, 0.03 * a(4, side), bunch=0.25)
+        # 1+4 (the fear and sadness brow): the frontalis lifts and stretches the glabella's skin, so the furrows
+        # of brows drawn together but not lowered are short and shallow (FACS)
+        held = min(1.0, 1.5 * a(1, side))
+        top = inner_y - 0.13 + 0.07 * held
+        furrow = np.array([[0.075 * s, top], [0.06 * s, 0.5 * (top + inner_y + 0.05)], [0.05 * s, inner_y + 0.05]])
+        crease(h, grid, furrow, 0.024, 0.03 * a(4, side) * (1 - 0.5 * held), bunch=0.25)
         inner = lm[21] if s < 0 else lm[22]
-        lowered = a(4, side) * (1 - min(1.0, 1.5 * a(1, side)))  # not when AU1 holds the inner brow up
+        lowered = a(4, side) * (1 - held)  # not when AU1 holds the inner brow up
         bump(h, grid, inner[0] + s * 0.02, inner[1] + 0.03, 0.08, 0.05, 0.035 * lowered)  # brow over the lid
-    bump(h, grid, 0.0, inner_y - 0.03, 0.035, 0.08, 0.018 * a(4))  # the bulge between the furrows
+    held = min(1.0, 1.5 * a(1))
+    bump(h, grid, 0.0, inner_y - 0.03, 0.035, 0.08, 0.018 * a(4) * (1 - 0.6 * held))  # the bulge between the furrows
     root_line = 0.01 * a(4) * (1 - min(1.0, 1.5 * a(1))) + 0.012 * a(9)  # procerus lowering the brows (4), 9
     crease(h, grid, np.array([[-0.08, inner_y + 0.12], [0.08, inner_y + 0.12]]), 0.015, root_line)
     _nose_wrinkles(h, grid, lm, a)
@@ -172,11 +180,11 @@ def _nose_wrinkles(h, grid, lm, a) -> None:
     for k in range(3):  # the skin of the root and upper bridge gathered into transverse folds
         y = lm[27, 1] + 0.045 * k
         half = 0.075 + 0.01 * k
-        crease(h, grid, np.array([[-half, y + 0.02], [0, y], [half, y + 0.02]]), 0.013, 0.024 * a(9), bunch=0.6)
-    for side, s in SIDES:
+        crease(h, grid, np.array([[-half, y + 0.02], [0, y], [half, y + 0.02]]), 0.015, 0.022 * a(9), bunch=0.4)
+    for side, s in SIDES:  # oblique lines down the sides of the bridge
         for k, length in enumerate((0.09, 0.12, 0.12)):
-            top = np.array([s * 0.035, lm[28, 1] - 0.06 + 0.055 * k])
-            crease(h, grid, np.stack([top, top + (s * length, 0.075)]), 0.013, 0.022 * a(9, side), bunch=0.5)
+            top = np.array([s * 0.045, lm[28, 1] - 0.06 + 0.055 * k])
+            crease(h, grid, np.stack([top, top + (s * length, 0.075)]), 0.015, 0.02 * a(9, side), bunch=0.3)
     bump(h, grid, 0.0, lm[28, 1] - 0.03, 0.08, 0.09, 0.02 * a(9))  # the skin bunched over the bridge
     for side, s in SIDES:  # the infraorbital triangles pulled up under the eyes, bulging below the lower lids
         bump(h, grid, s * 0.3, lm[29, 1] - 0.03, 0.11, 0.07, 0.035 * a(9, side))
