@@ -107,7 +107,7 @@ def mouth(albedo: np.ndarray, glint: np.ndarray, grid: Grid, ident: Identity, lm
     _, _, opening = masks
     upper_lip = smooth_curve(lm[60:65], n=4)
     pressed = max(a(23), a(24), 0.6 * a(17), 0.5 * a(12))  # lips pressed or stretched together: a deeper line
-    line(albedo, grid, upper_lip, 0.012 + 0.004 * pressed, -0.3 - 0.2 * pressed)  # the line between closed lips
+    line(albedo, grid, upper_lip, 0.012 + 0.004 * pressed, -0.3 - 0.3 * pressed)  # the line between closed lips
     if opening.max() < 0.02:
         return
     rest = ident.shape

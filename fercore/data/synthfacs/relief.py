@@ -200,8 +200,10 @@ def _lower_face_aus(h, grid, ident: Identity, lm, a) -> None:
         for k in (-1, 1):  # stretched skin beyond the corners (20)
             crease(h, grid, np.stack([corner + (s * 0.04, 0.02 * k), corner + (s * 0.16, 0.05 + 0.03 * k)]), 0.012,
                    0.007 * a(20, side))
-    bump(h, grid, lm[51, 0], lm[51, 1] - 0.06, 0.2, 0.03, 0.012 * a(24))  # pressed lips bulge (24)
-    bump(h, grid, lm[57, 0], lm[57, 1] + 0.06, 0.18, 0.03, 0.012 * a(24))
+    # Pressed (24) and tightened (23) lips: the skin bulges above the upper lip and below the lower lip (FACS)
+    bulge = 0.022 * a(24) + 0.014 * a(23)
+    bump(h, grid, lm[51, 0], lm[51, 1] - 0.055, 0.2, 0.035, bulge)
+    bump(h, grid, lm[57, 0], lm[57, 1] + 0.055, 0.18, 0.035, bulge)
     bump(h, grid, lm[51, 0], lm[51, 1] - 0.08, 0.15, 0.05, 0.01 * a(10))  # raised upper lip (10)
     sulcus = smooth_curve(np.stack([lm[59] + (0.02, 0.06), lm[57] + (0, 0.08), lm[55] + (-0.02, 0.06)]))
     crease(h, grid, sulcus, 0.035, 0.005 + 0.005 * ident.age + 0.014 * a(17), bunch=0.3)  # mentolabial sulcus
