@@ -245,6 +245,11 @@ def deform(identity: Identity, amounts: dict[int, tuple[float, float]]) -> np.nd
                 hold_r, hold_l = min(1.0, 1.5 * max(by_1 * r1, by_2 * r2)), min(1.0, 1.5 * max(by_1 * l1, by_2 * l2))
                 field_r[i, 1] *= 1 - 0.9 * hold_r
                 field_l[MIRROR[i], 1] *= 1 - 0.9 * hold_l
+        if au == 2 and 4 in amounts:
+            # 2+4 (the fear brow): the corrugator and depressors pull against the lateral frontalis, so the brow's
+            # tail rises less than in 1+2 and the raised brow is straighter, less curved than in surprise (FACS)
+            r4, l4 = amounts[4]
+            field_r, field_l = field_r * (1 - 0.3 * r4), field_l * (1 - 0.3 * l4)
         pts += right * field_r + left * field_l
     if 4 in amounts and 5 in amounts:
         # 4+5 (the anger glare, FACS): the lowered brow presses down on the raised upper lid, so less of the white
