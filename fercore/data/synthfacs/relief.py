@@ -71,7 +71,8 @@ def _bone(h, grid, ident: Identity, depth) -> None:
 def _soft_tissue(h, grid, ident: Identity, lm, a, depth, lips) -> None:
     _lips(h, grid, lm, a, depth["lips"], lips)
     drop = lm[8, 1] - ident.shape[8, 1]  # the jaw carries the chin
-    bump(h, grid, 0.0, ident.shape[8, 1] - 0.16 + drop, 0.18, 0.12, 0.02 + 0.02 * a(17))
+    # the chin boss; 17 pushes it up into a rounded bulge (FACS)
+    bump(h, grid, 0.0, ident.shape[8, 1] - 0.16 + drop - 0.03 * a(17), 0.18, 0.12, 0.02 + 0.035 * a(17))
     for p in lm[17:27]:  # the brows' soft tissue moves with them (AU1, AU2 lift it, AU4 lowers it)
         bump(h, grid, p[0], p[1] + 0.015, 0.06, 0.045, 0.016)
     for wing in (31, 35):  # nose wings follow their landmarks (AU9, AU10 lift them)
@@ -206,9 +207,9 @@ def _lower_face_aus(h, grid, ident: Identity, lm, a) -> None:
     bump(h, grid, lm[57, 0], lm[57, 1] + 0.055, 0.18, 0.035, bulge)
     bump(h, grid, lm[51, 0], lm[51, 1] - 0.08, 0.15, 0.05, 0.01 * a(10))  # raised upper lip (10)
     sulcus = smooth_curve(np.stack([lm[59] + (0.02, 0.06), lm[57] + (0, 0.08), lm[55] + (-0.02, 0.06)]))
-    crease(h, grid, sulcus, 0.035, 0.005 + 0.005 * ident.age + 0.014 * a(17), bunch=0.3)  # mentolabial sulcus
+    crease(h, grid, sulcus, 0.035, 0.005 + 0.005 * ident.age + 0.024 * a(17), bunch=0.3)  # mentolabial sulcus
     if a(17) > 0:  # the chin boss wrinkles like orange peel (17), the same dimples on every frame
         rng = np.random.default_rng(int(ident.texture[0] * 1e6))
         chin = lm[8] + (0, -0.16)
         for off in rng.uniform(-0.1, 0.1, (14, 2)):
-            bump(h, grid, chin[0] + 1.3 * off[0], chin[1] + 0.7 * off[1], 0.013, 0.011, -0.005 * a(17))
+            bump(h, grid, chin[0] + 1.3 * off[0], chin[1] + 0.7 * off[1], 0.013, 0.011, -0.007 * a(17))
