@@ -151,13 +151,13 @@ def _upper_face_aus(h, grid, ident: Identity, lm, a) -> None:
         held = min(1.0, 1.5 * a(1, side))
         top = inner_y - 0.13 + 0.07 * held
         furrow = np.array([[0.075 * s, top], [0.06 * s, 0.5 * (top + inner_y + 0.05)], [0.05 * s, inner_y + 0.05]])
-        crease(h, grid, furrow, 0.024, 0.03 * a(4, side) * (1 - 0.5 * held), bunch=0.25)
+        crease(h, grid, furrow, 0.03, 0.042 * a(4, side) * (1 - 0.5 * held), bunch=0.35)
         inner = lm[21] if s < 0 else lm[22]
         lowered = a(4, side) * (1 - held)  # not when AU1 holds the inner brow up
         bump(h, grid, inner[0] + s * 0.02, inner[1] + 0.03, 0.08, 0.05, 0.035 * lowered)  # brow over the lid
     held = min(1.0, 1.5 * a(1))
-    bump(h, grid, 0.0, inner_y - 0.03, 0.035, 0.08, 0.018 * a(4) * (1 - 0.6 * held))  # the bulge between the furrows
-    root_line = 0.01 * a(4) * (1 - min(1.0, 1.5 * a(1))) + 0.012 * a(9)  # procerus lowering the brows (4), 9
+    bump(h, grid, 0.0, inner_y - 0.03, 0.035, 0.08, 0.024 * a(4) * (1 - 0.6 * held))  # the bulge between the furrows
+    root_line = 0.016 * a(4) * (1 - min(1.0, 1.5 * a(1))) + 0.012 * a(9)  # procerus lowering the brows (4), 9
     crease(h, grid, np.array([[-0.08, inner_y + 0.12], [0.08, inner_y + 0.12]]), 0.015, root_line)
     _nose_wrinkles(h, grid, lm, a)
     for side, s in SIDES:
