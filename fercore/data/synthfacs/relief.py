@@ -154,7 +154,10 @@ def _upper_face_aus(h, grid, ident: Identity, lm, a) -> None:
         crease(h, grid, furrow, 0.03, 0.042 * a(4, side) * (1 - 0.5 * held), bunch=0.35)
         inner = lm[21] if s < 0 else lm[22]
         lowered = a(4, side) * (1 - held)  # not when AU1 holds the inner brow up
-        bump(h, grid, inner[0] + s * 0.02, inner[1] + 0.03, 0.08, 0.05, 0.035 * lowered)  # brow over the lid
+        # the lowered brow's soft tissue pushes the eye cover fold down over the upper lid (FACS), shading it
+        bump(h, grid, inner[0] + s * 0.02, inner[1] + 0.03, 0.08, 0.05, 0.045 * lowered)
+        middle = lm[19] if s < 0 else lm[24]
+        bump(h, grid, middle[0], middle[1] + 0.04, 0.09, 0.045, 0.02 * lowered)
     held = min(1.0, 1.5 * a(1))
     bump(h, grid, 0.0, inner_y - 0.03, 0.035, 0.08, 0.024 * a(4) * (1 - 0.6 * held))  # the bulge between the furrows
     root_line = 0.016 * a(4) * (1 - min(1.0, 1.5 * a(1))) + 0.012 * a(9)  # procerus lowering the brows (4), 9
