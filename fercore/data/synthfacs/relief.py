@@ -140,10 +140,10 @@ def _upper_face_aus(h, grid, ident: Identity, lm, a) -> None:
         y = brow_top - 0.17 - 0.1 * k
         xs = np.linspace(-0.4, 0.4, 7)
         crease(h, grid, np.stack([xs, y - 0.03 * np.cos(xs * 4)], 1), 0.026, 0.003 * age + 0.008 * a(1), bunch=0.4)
-        for side, s in SIDES:
+        for side, s in SIDES:  # 2+4 (fear): the lowering muscles hold the sides down, wrinkles mostly in the centre
             xs = s * np.linspace(0.47, 0.72, 4)
             crease(h, grid, np.stack([xs, y + 0.05 * (np.abs(xs) - 0.25)], 1), 0.026,
-                   0.002 * age + 0.01 * a(2, side))
+                   0.002 * age + 0.01 * a(2, side) * (1 - 0.5 * a(4, side)))
     inner_y = 0.5 * (lm[21, 1] + lm[22, 1])
     for side, s in SIDES:  # glabella (4): vertical furrows beside bunched skin between the lowered brows
         # 1+4 (the fear and sadness brow): the frontalis lifts and stretches the glabella's skin, so the furrows
