@@ -60,24 +60,25 @@ _RIGHT = (TEMPLATE[:, 0] < 0) & ~_CENTRAL
 # about 11 mm and draws them out by about 7 mm, as far as a maximal smile moves them; AU1 E raises the inner
 # brows by about 1 cm).
 AU_MOTION: dict[int, dict[int, tuple[float, float]]] = {
-    1: {21: (0.0, -0.14), 20: (0.0, -0.1), 19: (0.0, -0.025)},
+    1: {21: (0.0, -0.14), 20: (0.0, -0.1), 19: (0.0, -0.025), 38: (0.0, -0.014), 37: (0.0, -0.005)},
     2: {17: (0.0, -0.13), 18: (0.0, -0.12), 19: (0.0, -0.04), 37: (0.0, -0.008)},
     4: {21: (0.075, 0.15), 20: (0.05, 0.115), 19: (0.028, 0.07), 18: (0.01, 0.02),
         37: (0.0, 0.022), 38: (0.0, 0.026)},
-    5: {37: (0.0, -0.052), 38: (0.0, -0.052), 36: (0.0, -0.008), 39: (0.0, -0.005), 40: (0.0, 0.008),
+    5: {37: (0.0, -0.068), 38: (0.0, -0.066), 36: (0.0, -0.01), 39: (0.0, -0.006), 40: (0.0, 0.008),
         41: (0.0, 0.008)},
     6: {40: (0.0, -0.058), 41: (0.0, -0.064), 36: (0.0, -0.014)},
     7: {40: (0.0, -0.045), 41: (0.0, -0.045), 37: (0.0, 0.017), 38: (0.0, 0.017), 36: (0.0, -0.007)},
-    9: {31: (-0.03, -0.07), 32: (-0.015, -0.055), 33: (0.0, -0.045), 30: (0.0, -0.02), 21: (0.025, 0.1),
-        20: (0.01, 0.045), 50: (0.0, -0.04), 51: (0.0, -0.04), 49: (0.0, -0.02), 40: (0.0, -0.05),
-        41: (0.0, -0.04), 39: (0.0, -0.01), 38: (0.0, 0.015), 37: (0.0, 0.008)},
+    9: {31: (-0.035, -0.075), 32: (-0.015, -0.06), 33: (0.0, -0.05), 30: (0.0, -0.025), 21: (0.025, 0.1),
+        20: (0.01, 0.045), 50: (0.0, -0.06), 51: (0.0, -0.062), 49: (0.0, -0.035),
+        40: (0.0, -0.066), 41: (0.0, -0.056), 39: (0.0, -0.014),
+        36: (0.0, -0.006), 38: (0.0, 0.022), 37: (0.0, 0.012)},
     10: {50: (0.0, -0.105), 49: (-0.007, -0.077), 51: (0.0, -0.091), 61: (0.0, -0.091), 62: (0.0, -0.084),
-        31: (-0.014, -0.031), 32: (0.0, -0.021)},
+        31: (-0.022, -0.04), 32: (-0.006, -0.028)},
     12: {48: (-0.105, -0.155), 60: (-0.09, -0.14), 49: (-0.045, -0.078), 59: (-0.045, -0.078),
          61: (-0.03, -0.047), 67: (-0.03, -0.031), 50: (-0.015, -0.006), 58: (-0.015, -0.054), 51: (0.0, 0.015),
          57: (0.0, -0.034)},
     14: {48: (0.05, -0.013), 60: (0.044, -0.013), 49: (0.017, 0.0), 59: (0.017, 0.0)},
-    15: {48: (-0.013, 0.106), 60: (-0.013, 0.094), 59: (0.0, 0.056), 49: (0.0, 0.037), 58: (0.0, 0.019),
+    15: {48: (-0.028, 0.106), 60: (-0.028, 0.094), 59: (-0.01, 0.056), 49: (0.0, 0.037), 58: (0.0, 0.019),
         67: (0.0, 0.025), 61: (0.0, 0.025)},
     16: {58: (-0.014, 0.084), 57: (0.0, 0.098), 59: (-0.014, 0.056), 67: (-0.007, 0.084), 66: (0.0, 0.091)},
     17: {7: (0.0, -0.056), 8: (0.0, -0.07), 6: (0.0, -0.028), 58: (0.0, -0.062), 57: (0.0, -0.08),
@@ -244,7 +245,20 @@ def deform(identity: Identity, amounts: dict[int, tuple[float, float]]) -> np.nd
                 hold_r, hold_l = min(1.0, 1.5 * max(by_1 * r1, by_2 * r2)), min(1.0, 1.5 * max(by_1 * l1, by_2 * l2))
                 field_r[i, 1] *= 1 - 0.9 * hold_r
                 field_l[MIRROR[i], 1] *= 1 - 0.9 * hold_l
+        if au == 2 and 4 in amounts:
+            # 2+4 (the fear brow): the corrugator and depressors pull against the lateral frontalis, so the brow's
+            # tail rises less than in 1+2 and the raised brow is straighter, less curved than in surprise (FACS)
+            r4, l4 = amounts[4]
+            field_r, field_l = field_r * (1 - 0.3 * r4), field_l * (1 - 0.3 * l4)
         pts += right * field_r + left * field_l
+    if 4 in amounts and 5 in amounts:
+        # 4+5 (the anger glare, FACS): the lowered brow presses down on the raised upper lid, so less of the white
+        # above the iris is bared than by 5 alone; not where 1 holds the inner brow up (the fear brow)
+        (r4, l4), (r5, l5) = amounts[4], amounts[5]
+        r1, l1 = amounts.get(1, (0.0, 0.0))
+        for i in (37, 38):
+            pts[i, 1] += 0.35 * min(r4, r5) * (1 - min(1.0, 1.5 * r1)) * -_FIELDS[5][0][i, 1]
+            pts[MIRROR[i], 1] += 0.35 * min(l4, l5) * (1 - min(1.0, 1.5 * l1)) * -_FIELDS[5][1][MIRROR[i], 1]
     if 1 in amounts and 2 in amounts:  # 1+2 (FACS): the whole brow rises in an arch, its middle too;
         # with 4 (the fear brow) it is drawn together and flattened instead
         (r1, l1), (r2, l2) = amounts[1], amounts[2]
@@ -261,6 +275,11 @@ def deform(identity: Identity, amounts: dict[int, tuple[float, float]]) -> np.nd
             pts[i, 1] += drop * r20 * parted if MIRROR[i] != i else drop * 0.5 * (r20 + l20) * parted
             if MIRROR[i] != i:
                 pts[MIRROR[i], 1] += drop * l20 * parted
+        # Lips stretched tight are straight: the opening is a wide, flat box with squared corners rather than
+        # the oval of a relaxed jaw drop (the fear mouth, 20+25/26).
+        for i, towards, share in ((67, 66, 0.7), (58, 57, 0.5), (61, 62, 0.6)):
+            for j, k, side in ((i, towards, r20), (MIRROR[i], MIRROR[towards], l20)):
+                pts[j, 1] += share * side * parted * (pts[k, 1] - pts[j, 1])
     # Lowered brows and tightened lids narrow the eyes but do not close them (no AU43/45 here): each
     # eye keeps at least a third of its opening.
     for top, bottom in (((37, 38), (41, 40)), ((43, 44), (47, 46))):

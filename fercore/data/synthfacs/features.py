@@ -69,8 +69,11 @@ def eyes(albedo: np.ndarray, glint: np.ndarray, grid: Grid, ident: Identity, lm:
         value = np.where(r < 1, iris, ball)
         value = np.where(r < 0.38, 0.03, value)
         upper = smooth_curve(eye[:4], n=4)
-        below_lid = np.clip((v - curve_y(upper, u)) / (0.3 * width), 0, 1)
-        value *= 0.45 + 0.55 * below_lid ** 0.5  # the upper lid shades the eyeball
+        # The upper lid and its lashes shade the eyeball below them; a lid raised above its rest (5) is drawn
+        # back into the socket, so its shadow is narrower and the white bared above the iris is lit.
+        raised = np.clip((rest[1:3, 1].mean() - eye[1:3, 1].mean()) / 0.06, 0, 1)
+        below_lid = np.clip((v - curve_y(upper, u)) / ((0.3 - 0.18 * raised) * width), 0, 1)
+        value *= 0.45 + 0.15 * raised + (0.55 - 0.15 * raised) * below_lid ** 0.5
         c = cover[sl]
         albedo[sl] += (value - albedo[sl]) * c
         glint[sl] += 0.5 * c * np.exp(-((u - centre[0] - 0.05 * width) ** 2 + (v - centre[1] + 0.06 * width) ** 2)
@@ -104,7 +107,7 @@ def mouth(albedo: np.ndarray, glint: np.ndarray, grid: Grid, ident: Identity, lm
     _, _, opening = masks
     upper_lip = smooth_curve(lm[60:65], n=4)
     pressed = max(a(23), a(24), 0.6 * a(17), 0.5 * a(12))  # lips pressed or stretched together: a deeper line
-    line(albedo, grid, upper_lip, 0.012 + 0.004 * pressed, -0.3 - 0.2 * pressed)  # the line between closed lips
+    line(albedo, grid, upper_lip, 0.012 + 0.004 * pressed, -0.3 - 0.3 * pressed)  # the line between closed lips
     if opening.max() < 0.02:
         return
     rest = ident.shape
@@ -136,7 +139,7 @@ def nostrils(albedo: np.ndarray, grid: Grid, lm: np.ndarray, a) -> None:
     for wing, inner in ((31, 32), (35, 34)):
         c = 0.5 * (lm[wing] + lm[inner]) + (0, -0.014)
         tilt = 0.35 * np.sign(lm[wing, 0])  # seen from the front, each nostril points up towards the tip
-        oval = ellipse((0, 0), 0.05, 0.019 + 0.008 * max(a(9), a(10)), 16)
+        oval = ellipse((0, 0), 0.05 + 0.008 * max(a(9), a(10)), 0.019 + 0.012 * max(a(9), a(10)), 16)
         holes.append(c + oval @ np.array([[np.cos(tilt), np.sin(tilt)], [-np.sin(tilt), np.cos(tilt)]]))
     albedo *= 1 - 0.6 * grid.mask(holes, blur=0.012)
 

@@ -71,7 +71,8 @@ def _bone(h, grid, ident: Identity, depth) -> None:
 def _soft_tissue(h, grid, ident: Identity, lm, a, depth, lips) -> None:
     _lips(h, grid, lm, a, depth["lips"], lips)
     drop = lm[8, 1] - ident.shape[8, 1]  # the jaw carries the chin
-    bump(h, grid, 0.0, ident.shape[8, 1] - 0.16 + drop, 0.18, 0.12, 0.02 + 0.02 * a(17))
+    # the chin boss; 17 pushes it up into a rounded bulge (FACS)
+    bump(h, grid, 0.0, ident.shape[8, 1] - 0.16 + drop - 0.03 * a(17), 0.18, 0.12, 0.02 + 0.035 * a(17))
     for p in lm[17:27]:  # the brows' soft tissue moves with them (AU1, AU2 lift it, AU4 lowers it)
         bump(h, grid, p[0], p[1] + 0.015, 0.06, 0.045, 0.016)
     for wing in (31, 35):  # nose wings follow their landmarks (AU9, AU10 lift them)
@@ -121,8 +122,13 @@ def _folds(h, grid, ident: Identity, smile, a) -> None:
         mid = 0.5 * (start + end) + (s * 0.07, -0.02)  # an arc, convex towards the cheek that bulges over it
         fold = smooth_curve(np.stack([start, 0.5 * (start + mid) + (s * 0.015, 0), mid, end]))
         crease(h, grid, fold, 0.04, 0.004 + 0.01 * ident.age + 0.045 * a(12, side), bunch=0.6)
-        crease(h, grid, fold[:len(fold) * 2 // 3], 0.04, 0.025 * max(0.0, a(10, side) - 0.9 * a(12, side)), bunch=0.4)
-        bump(h, grid, wing[0] + s * 0.12, wing[1] + 0.04, 0.06, 0.05, 0.02 * a(10, side))  # infraorbital triangle (10)
+        # 10 and 9 deepen the upper part of the fold (FACS), unless a smile already has
+        upper_fold = min(1.0, a(10, side) + 0.7 * a(9, side)) - 0.9 * a(12, side)
+        deep = 0.05 * max(0.0, upper_fold)  # deepest by the nose wing, fading down the fold
+        crease(h, grid, fold[:len(fold) // 3 + 1], 0.045, 0.5 * deep, bunch=0.5)
+        crease(h, grid, fold[:len(fold) * 2 // 3], 0.045, 0.5 * deep, bunch=0.5)
+        # the infraorbital triangle pushed up and bulging over the fold (10)
+        bump(h, grid, wing[0] + s * 0.13, wing[1] + 0.02, 0.08, 0.06, 0.045 * a(10, side))
         bump(h, grid, corner[0] + s * 0.1, corner[1] - 0.16, 0.13, 0.1, 0.07 * a(12, side))  # cheek bunched by 12
         bump(h, grid, corner[0] + s * 0.015, corner[1] - 0.005, 0.025, 0.025, -0.02 * a(12, side))  # corner drawn in
 
@@ -134,19 +140,27 @@ def _upper_face_aus(h, grid, ident: Identity, lm, a) -> None:
         y = brow_top - 0.17 - 0.1 * k
         xs = np.linspace(-0.4, 0.4, 7)
         crease(h, grid, np.stack([xs, y - 0.03 * np.cos(xs * 4)], 1), 0.026, 0.003 * age + 0.008 * a(1), bunch=0.4)
-        for side, s in SIDES:
+        for side, s in SIDES:  # 2+4 (fear): the lowering muscles hold the sides down, wrinkles mostly in the centre
             xs = s * np.linspace(0.47, 0.72, 4)
             crease(h, grid, np.stack([xs, y + 0.05 * (np.abs(xs) - 0.25)], 1), 0.026,
-                   0.002 * age + 0.01 * a(2, side))
+                   0.002 * age + 0.01 * a(2, side) * (1 - 0.5 * a(4, side)))
     inner_y = 0.5 * (lm[21, 1] + lm[22, 1])
     for side, s in SIDES:  # glabella (4): vertical furrows beside bunched skin between the lowered brows
-        furrow = np.array([[0.075 * s, inner_y - 0.13], [0.06 * s, inner_y - 0.04], [0.05 * s, inner_y + 0.05]])
-        crease(h, grid, furrow, 0.024, 0.03 * a(4, side), bunch=0.25)
+        # 1+4 (the fear and sadness brow): the frontalis lifts and stretches the glabella's skin, so the furrows
+        # of brows drawn together but not lowered are short and shallow (FACS)
+        held = min(1.0, 1.5 * a(1, side))
+        top = inner_y - 0.13 + 0.07 * held
+        furrow = np.array([[0.075 * s, top], [0.06 * s, 0.5 * (top + inner_y + 0.05)], [0.05 * s, inner_y + 0.05]])
+        crease(h, grid, furrow, 0.03, 0.042 * a(4, side) * (1 - 0.5 * held), bunch=0.35)
         inner = lm[21] if s < 0 else lm[22]
-        lowered = a(4, side) * (1 - min(1.0, 1.5 * a(1, side)))  # not when AU1 holds the inner brow up
-        bump(h, grid, inner[0] + s * 0.02, inner[1] + 0.03, 0.08, 0.05, 0.035 * lowered)  # brow over the lid
-    bump(h, grid, 0.0, inner_y - 0.03, 0.035, 0.08, 0.018 * a(4))  # the bulge between the furrows
-    root_line = 0.01 * a(4) * (1 - min(1.0, 1.5 * a(1))) + 0.012 * a(9)  # procerus lowering the brows (4), 9
+        lowered = a(4, side) * (1 - held)  # not when AU1 holds the inner brow up
+        # the lowered brow's soft tissue pushes the eye cover fold down over the upper lid (FACS), shading it
+        bump(h, grid, inner[0] + s * 0.02, inner[1] + 0.03, 0.08, 0.05, 0.045 * lowered)
+        middle = lm[19] if s < 0 else lm[24]
+        bump(h, grid, middle[0], middle[1] + 0.04, 0.09, 0.045, 0.02 * lowered)
+    held = min(1.0, 1.5 * a(1))
+    bump(h, grid, 0.0, inner_y - 0.03, 0.035, 0.08, 0.024 * a(4) * (1 - 0.6 * held))  # the bulge between the furrows
+    root_line = 0.016 * a(4) * (1 - min(1.0, 1.5 * a(1))) + 0.012 * a(9)  # procerus lowering the brows (4), 9
     crease(h, grid, np.array([[-0.08, inner_y + 0.12], [0.08, inner_y + 0.12]]), 0.015, root_line)
     _nose_wrinkles(h, grid, lm, a)
     for side, s in SIDES:
@@ -167,16 +181,17 @@ def _nose_wrinkles(h, grid, lm, a) -> None:
     """AU9 wrinkles the skin across the nose root and obliquely down the sides of the bridge ("bunny lines")."""
     if a(9) <= 0:
         return
-    for k in range(2):
-        y = lm[27, 1] + 0.05 * k
-        crease(h, grid, np.array([[-0.07, y + 0.015], [0, y], [0.07, y + 0.015]]), 0.014, 0.016 * a(9), bunch=0.5)
-    for side, s in SIDES:
-        for k, length in enumerate((0.09, 0.12)):
-            top = np.array([s * 0.03, lm[28, 1] - 0.05 + 0.06 * k])
-            crease(h, grid, np.stack([top, top + (s * length, 0.07)]), 0.014, 0.015 * a(9, side), bunch=0.4)
-    bump(h, grid, 0.0, lm[28, 1] - 0.02, 0.08, 0.08, 0.012 * a(9))  # the skin bunched over the bridge
-    for side, s in SIDES:  # the infraorbital triangles pulled up under the eyes
-        bump(h, grid, s * 0.3, lm[29, 1] - 0.02, 0.11, 0.07, 0.02 * a(9, side))
+    for k in range(3):  # the skin of the root and upper bridge gathered into transverse folds
+        y = lm[27, 1] + 0.045 * k
+        half = 0.075 + 0.01 * k
+        crease(h, grid, np.array([[-half, y + 0.02], [0, y], [half, y + 0.02]]), 0.015, 0.022 * a(9), bunch=0.4)
+    for side, s in SIDES:  # oblique lines down the sides of the bridge
+        for k, length in enumerate((0.09, 0.12, 0.12)):
+            top = np.array([s * 0.045, lm[28, 1] - 0.06 + 0.055 * k])
+            crease(h, grid, np.stack([top, top + (s * length, 0.075)]), 0.015, 0.02 * a(9, side), bunch=0.3)
+    bump(h, grid, 0.0, lm[28, 1] - 0.03, 0.08, 0.09, 0.02 * a(9))  # the skin bunched over the bridge
+    for side, s in SIDES:  # the infraorbital triangles pulled up under the eyes, bulging below the lower lids
+        bump(h, grid, s * 0.3, lm[29, 1] - 0.03, 0.11, 0.07, 0.035 * a(9, side))
 
 
 def _lower_face_aus(h, grid, ident: Identity, lm, a) -> None:
@@ -189,13 +204,15 @@ def _lower_face_aus(h, grid, ident: Identity, lm, a) -> None:
         for k in (-1, 1):  # stretched skin beyond the corners (20)
             crease(h, grid, np.stack([corner + (s * 0.04, 0.02 * k), corner + (s * 0.16, 0.05 + 0.03 * k)]), 0.012,
                    0.007 * a(20, side))
-    bump(h, grid, lm[51, 0], lm[51, 1] - 0.06, 0.2, 0.03, 0.012 * a(24))  # pressed lips bulge (24)
-    bump(h, grid, lm[57, 0], lm[57, 1] + 0.06, 0.18, 0.03, 0.012 * a(24))
+    # Pressed (24) and tightened (23) lips: the skin bulges above the upper lip and below the lower lip (FACS)
+    bulge = 0.022 * a(24) + 0.014 * a(23)
+    bump(h, grid, lm[51, 0], lm[51, 1] - 0.055, 0.2, 0.035, bulge)
+    bump(h, grid, lm[57, 0], lm[57, 1] + 0.055, 0.18, 0.035, bulge)
     bump(h, grid, lm[51, 0], lm[51, 1] - 0.08, 0.15, 0.05, 0.01 * a(10))  # raised upper lip (10)
     sulcus = smooth_curve(np.stack([lm[59] + (0.02, 0.06), lm[57] + (0, 0.08), lm[55] + (-0.02, 0.06)]))
-    crease(h, grid, sulcus, 0.035, 0.005 + 0.005 * ident.age + 0.014 * a(17), bunch=0.3)  # mentolabial sulcus
+    crease(h, grid, sulcus, 0.035, 0.005 + 0.005 * ident.age + 0.024 * a(17), bunch=0.3)  # mentolabial sulcus
     if a(17) > 0:  # the chin boss wrinkles like orange peel (17), the same dimples on every frame
         rng = np.random.default_rng(int(ident.texture[0] * 1e6))
         chin = lm[8] + (0, -0.16)
         for off in rng.uniform(-0.1, 0.1, (14, 2)):
-            bump(h, grid, chin[0] + 1.3 * off[0], chin[1] + 0.7 * off[1], 0.013, 0.011, -0.005 * a(17))
+            bump(h, grid, chin[0] + 1.3 * off[0], chin[1] + 0.7 * off[1], 0.013, 0.011, -0.007 * a(17))

@@ -24,7 +24,7 @@ from fercore.data.synthfacs.render import Pose, render_face, sample_pose, sample
 from fercore.facs import CKPLUS_EMOTIONS, EMOTION_PROTOTYPES, SYNTH_AUS
 from fercore.progress import tqdm
 
-VERSION = 3  # bump when the same seed would render different files
+VERSION = 4  # bump when the same seed would render different files
 
 # CK+ at 120 subjects: 593 sequences, 327 with an emotion label (datasets.md).
 CKPLUS_SEQUENCES_PER_SUBJECT = 593 / 120
