@@ -28,7 +28,7 @@ from pathlib import Path
 
 from fercore import accuracy, store
 from fercore.execution import Execution
-from fercore.models import DEFAULT_ARCH
+from fercore.models import DEFAULT_ARCH, get_arch
 from fercore.notebooks import execute_all, numbered_notebooks
 
 
@@ -78,7 +78,7 @@ def reproduce(dataset: str, root: str | os.PathLike | None = None, profile: str 
         NotebookFailed: a notebook could not be executed (the grid and the notebooks before it are kept).
     """
     check_options(notebooks, overrides)
-    execution = execution or Execution()
+    execution = (execution or Execution()).resolved(get_arch(arch).cpu_bf16)  # the grid's arch decides "auto"
     report = store.ReportFiles(Path(out or store.default_report_dir(dataset, profile)).resolve())
     run_dir = Path(run_dir or store.default_run_dir(dataset, profile)).resolve()
     report.dir.mkdir(parents=True, exist_ok=True)

@@ -17,7 +17,7 @@ from torchvision.transforms import functional as TF
 from fercore.augment import AugmentConfig, normalize, prepare_batch
 from fercore.config import TrainConfig
 from fercore.execution import Execution, cpu_has_native_bf16, describe_device, synchronize
-from fercore.models import ModelConfig, build_model
+from fercore.models import ModelConfig, build_model, get_arch
 from fercore.train import _sample_batch
 
 
@@ -46,7 +46,7 @@ def bench_train(device: str = "cpu", profile: str = "paper", steps: int | None =
         dict with images/s of a, b, c, the ratios b/a and b/c, and on CUDA the peak memory of each.
     """
     config = TrainConfig.from_profile(profile, arch, seed=seed)
-    execution = Execution(device=device)
+    execution = Execution(device=device).resolved(get_arch(arch).cpu_bf16)  # what training would use
     on_cuda = execution.torch_device.type == "cuda"
     steps = steps or (100 if on_cuda else 10)
     warmup = warmup if warmup is not None else (10 if on_cuda else 2)
