@@ -215,6 +215,33 @@ def average_precision(scores, positives) -> np.ndarray:
     return torch.where(n_pos > 0, out, torch.nan).numpy()
 
 
+def hypergeom_at_least(x, population, successes, draws) -> np.ndarray:
+    """P(X >= x) for X hypergeometric (``population`` items, ``successes`` of them marked, ``draws`` drawn):
+    the one-sided Fisher p of an enrichment. Integer-valued arrays that broadcast together; returns their shape.
+
+    Equal to ``scipy.stats.hypergeom.sf(x - 1, population, successes, draws)`` to rounding and many times
+    faster on a (units, AUs) table, whose cells share a few (population, successes, draws): the pmf of each
+    distinct triple is computed once over every count (log space) and summed from the top into a tail table.
+    """
+    from scipy.special import gammaln
+
+    x, big, n, k = np.broadcast_arrays(*(np.asarray(a, dtype=float) for a in (x, population, successes, draws)))
+    triples, which = np.unique(np.stack([big, n, k], -1).reshape(-1, 3), axis=0, return_inverse=True)
+    big, n, k = (triples[:, [i]] for i in range(3))  # (U, 1) each distinct distribution
+    j = np.arange(int(k.max(initial=0)) + 1, dtype=float)[None]  # (1, J) every count
+
+    def log_choose(a, b):
+        return gammaln(a + 1) - gammaln(b + 1) - gammaln(a - b + 1)
+
+    possible = (j <= n) & (j <= k) & (k - j <= big - n)  # (U, J)
+    with np.errstate(invalid="ignore"):
+        log_pmf = np.where(possible, log_choose(n, j) + log_choose(big - n, k - j) - log_choose(big, k), -np.inf)
+    tail = np.cumsum(np.exp(log_pmf)[:, ::-1], axis=1)[:, ::-1]  # (U, J): P(X >= j), small terms summed first
+    tail = np.hstack([tail, np.zeros((len(tail), 1))])  # a count above every draw: probability 0
+    at = np.clip(x, 0, tail.shape[1] - 1).astype(int).ravel()
+    return np.minimum(tail[which.ravel(), at], 1.0).reshape(x.shape)
+
+
 def subject_bootstrap(subjects, n: int = 1000, seed: int = 0) -> np.ndarray:
     """(n, N) counts of each image in ``n`` resamples of the subjects with replacement (every image of a subject
     drawn k times counts k times): the unit of resampling is the person, as in the protocol's folds."""

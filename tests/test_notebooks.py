@@ -13,6 +13,7 @@ import nbformat
 import pytest
 
 import fercore.notebooks as notebooks_module
+import fercore.reproduce  # noqa: F401  bound to the real functions before a test below patches fercore.notebooks
 from fercore.cli import main
 from fercore.notebooks import COMMON_PARAMETERS, NotebookFailed, cell_timeout, execute, numbered_notebooks
 

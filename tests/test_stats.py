@@ -77,3 +77,17 @@ def test_a_readable_table_keeps_every_comparison_in_points():
     assert list(readable["p"]) == ["< 0.001"] and readable["mean_diff (points)"].iloc[0] == pytest.approx(
         round(100 * table["mean_diff"].iloc[0], 1))
     assert "diffs" not in readable and readable["wilcoxon_p"].iloc[0] == "0.03"  # 6 positive differences: 2 / 64
+
+
+def test_hypergeometric_tail_equals_scipy():
+    rng = np.random.default_rng(0)
+    successes = rng.integers(0, 400, (1, 19))  # (1, A): images with each AU
+    draws = np.array([[30]] * 60 + [[12]] * 4)  # (C, 1): top k of each unit, a few with fewer
+    at_least = np.minimum(rng.integers(0, 31, (64, 19)), np.minimum(successes, draws))  # (C, A)
+    expected = scipy_stats.hypergeom.sf(at_least - 1, 920, successes, draws)
+    got = stats.hypergeom_at_least(at_least, 920, successes, draws)
+    assert got.shape == (64, 19)
+    np.testing.assert_allclose(got, expected, rtol=1e-9, atol=1e-300)
+    assert stats.hypergeom_at_least(0, 10, 3, 4) == pytest.approx(1.0)  # always at least 0
+    assert stats.hypergeom_at_least(4, 10, 3, 4) == 0.0  # more than the marked items
+    assert stats.hypergeom_at_least(2, 10, 8, 4) == pytest.approx(1.0)  # only 2 unmarked: at least 2 marked

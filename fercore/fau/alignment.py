@@ -139,9 +139,10 @@ def recovery_curve(top: pd.DataFrame, faceset: FaceSet, field: units.ReceptiveFi
     hits = inside(order, faceset, field, scale, aus, regions).reshape(*images.shape, len(aus))  # (C, R, A)
     scored = (present.sum(0) >= min_images) & ~np.isnan(hits).all(axis=(0, 1))  # (A,)
     weights = np.vstack([np.ones(len(present)), subject_bootstrap(faceset.subjects, n_boot, seed)])  # (1 + B, N)
+    hits = np.nan_to_num(hits)
     rows = []
     for k in ks:
-        values = np.array([_recovered(w, images, present, np.nan_to_num(hits), scored, k, q_max, min_inside)
+        values = np.array([_recovered(w, images, present, hits, scored, k, q_max, min_inside)
                            for w in weights])  # (1 + B, 2): recovery, enriched pairs
         tail = (1 - level) / 2
         low, high = np.quantile(values[1:], [tail, 1 - tail], axis=0)
@@ -152,7 +153,9 @@ def recovery_curve(top: pd.DataFrame, faceset: FaceSet, field: units.ReceptiveFi
 
 def _recovered(weights, images, present, hits, scored, k: int, q_max: float, min_inside: float) -> tuple:
     """(recovery score, enriched pairs) of the top k of every unit in one weighting of the images."""
-    from scipy.stats import false_discovery_control, hypergeom
+    from scipy.stats import false_discovery_control
+
+    from fercore.stats import hypergeom_at_least
 
     w = weights[images]  # (C, R) copies of each mined row in this resample
     before = np.cumsum(w, axis=1) - w
@@ -160,7 +163,7 @@ def _recovered(weights, images, present, hits, scored, k: int, q_max: float, min
     drawn = copies.sum(1, keepdims=True)  # (C, 1), k unless too few were mined
     in_top = np.einsum("cr,cra->ca", copies, present[images])  # (C, A)
     total = weights @ present  # (A,)
-    p = hypergeom.sf(in_top - 1, weights.sum(), total[None], drawn)  # P(X >= in_top)
+    p = hypergeom_at_least(in_top, weights.sum(), total[None], drawn)  # (C, A)
     q = false_discovery_control(np.clip(p, 0, 1).ravel(), method="bh").reshape(p.shape)
     share = np.einsum("cr,cra->ca", copies, hits) / np.maximum(drawn, 1)
     recovered = ((q < q_max) & (share >= min_inside)).any(0)[scored]

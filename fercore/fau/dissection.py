@@ -50,11 +50,11 @@ def netdissect(model: nn.Module, faceset: FaceSet, layer: str, quantile: float =
     inter = torch.zeros(len(orders), len(cut), len(aus), dtype=torch.float64)
     active_sum = torch.zeros(len(cut), dtype=torch.float64)
     for batch, maps in units.layer_maps(model, faceset, layer, preprocess=preprocess):
-        active = (units.maps_on_faces(maps, field, scale, size).cpu() >= cut[None, :, None, None]).double()
+        active = (units.maps_on_faces(maps, field, scale, size).cpu() >= cut[None, :, None, None]).float()
         active = active.flatten(2)  # (b, C, P)
-        active_sum += active.sum((0, 2))
-        for p, order in enumerate(orders):
-            inter[p] += torch.einsum("bcp,bap->ca", active, masks[order[batch]])
+        active_sum += active.sum((0, 2)).double()
+        for p, order in enumerate(orders):  # float32 products (a batch's sums are exact), float64 totals
+            inter[p] += torch.einsum("bcp,bap->ca", active, masks[order[batch]].float()).double()
     union = active_sum[None, :, None] + masks.sum((0, 2))[None, None, :] - inter
     ious = (inter / union.clamp_min(1)).numpy()  # (1 + P, C, A)
     return _dissection(ious, aus, threshold)

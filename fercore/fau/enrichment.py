@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from scipy.stats import false_discovery_control, hypergeom
+from scipy.stats import false_discovery_control
 
 from fercore.data.faceset import FaceSet
+from fercore.stats import hypergeom_at_least
 
 
 def benjamini_hochberg(p) -> np.ndarray:
@@ -44,7 +45,7 @@ def enrichment(top: pd.DataFrame, faceset: FaceSet, by_emotion: bool = False) ->
     k = np.array([len(m) for m in members])[:, None]  # (F, 1)
     in_top = np.stack([present[m].sum(axis=0) for m in members])  # (F, A)
     total = present.sum(axis=0)[None, :]  # (1, A)
-    p = hypergeom.sf(in_top - 1, n, total, k)  # P(X >= in_top): Fisher's exact test, one-sided
+    p = hypergeom_at_least(in_top, n, total, k)  # P(X >= in_top): Fisher's exact test, one-sided
     odds = ((in_top + 0.5) * (n - k - total + in_top + 0.5)) / ((k - in_top + 0.5) * (total - in_top + 0.5))
     eps = 1e-3
     top_dist = (in_top + eps) / (in_top + eps).sum(axis=1, keepdims=True)
