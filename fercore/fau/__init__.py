@@ -40,7 +40,7 @@ from fercore.fau.analysis import (
     verdict_text,
     verdicts,
 )
-from fercore.fau.controls import PlantedNetwork, counterfactual_selectivity, planted_network
+from fercore.fau.controls import PlantedNetwork, counterfactual_faces, counterfactual_selectivity, planted_network
 from fercore.fau.dissection import Dissection, netdissect
 from fercore.fau.enrichment import benjamini_hochberg, enrichment
 from fercore.fau.scores import best_unit_auc, pooled_features, probes, scored_aus, unit_scores
@@ -54,7 +54,8 @@ def coded_frames(faceset: FaceSet) -> FaceSet:
 
 __all__ = ["Analysis", "Dissection", "Measures", "PlantedNetwork", "RegionCache", "VERDICTS", "analyse",
            "benjamini_hochberg", "best_per_au", "best_unit_auc", "calibration", "centres_in_faceset_pixels",
-           "coded_frames", "counterfactual_selectivity", "enrichment", "inside", "measure", "netdissect",
+           "coded_frames", "counterfactual_faces", "counterfactual_selectivity", "enrichment", "inside", "measure",
+           "netdissect",
            "planted_network", "pooled_features", "probes", "recovery", "recovery_curve", "scored_aus",
            "scores_by_layer", "side_by_side", "spatial_alignment", "stability", "unit_scores", "verdict_text",
            "verdicts"]

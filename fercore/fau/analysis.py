@@ -213,8 +213,9 @@ def verdict_text(table: pd.DataFrame, controls: dict[str, Measures], learned_auc
 
 def scores_by_layer(networks: dict[str, nn.Module], faceset: FaceSet, layers: list[str], k: int = 30,
                     min_images: int = 20, seed: int = 0, progress: bool = True,
-                    preprocess: Callable | None = None) -> pd.DataFrame:
+                    preprocess: Callable | None = None, regions: RegionCache | None = None) -> pd.DataFrame:
     """The AU scores of every network at every layer (for views over depth, e.g. trained against random).
+    ``regions``: the faceset's AU masks, shared with other calls on the same faceset (made when None).
 
     Returns:
         One row per (network, layer): network, layer, depth (position in ``layers``), recovery (``analyse``'s
@@ -222,7 +223,7 @@ def scores_by_layer(networks: dict[str, nn.Module], faceset: FaceSet, layers: li
         probe_auc (mean over AUs of ``probes`` on the layer's pooled features).
     """
     rows = []
-    regions = RegionCache(faceset)
+    regions = regions or RegionCache(faceset)
     for name, model in networks.items():
         for depth, layer in enumerate(layers):
             a = analyse(model, faceset, layer, k=k, min_images=min_images, by_emotion=False, progress=progress,

@@ -15,17 +15,14 @@ from fercore.fau.scores import pooled_features
 from fercore.progress import tqdm
 
 
-def counterfactual_selectivity(model: nn.Module, aus: list[int], layer: str, n_faces: int = 24, intensity: float = 4,
-                               seed: int = 0, progress: bool = True,
-                               preprocess: Callable | None = None) -> pd.DataFrame:
-    """Render faces with one AU off and on, and measure how each filter's peak activation changes.
-
-    Every face (a random SynthFACS identity, pose and scene) is cut with its neutral crop box,
-    so only the AU differs between the two images.
+def counterfactual_faces(aus: list[int], n_faces: int = 24, intensity: float = 4, seed: int = 0,
+                         progress: bool = True) -> FaceSet:
+    """SynthFACS faces with one AU off and on: per face (a random identity, pose and scene) its neutral crop,
+    then one crop per AU in ``aus`` at ``intensity``, all cut with the neutral crop box so that only the AU
+    differs. Rendered once, scored for any number of networks (``counterfactual_selectivity``).
 
     Returns:
-        One row per (filter, AU): filter, AU, delta (mean change of the peak activation),
-        selectivity (delta / the filter's activation std over all rendered faces).
+        A FaceSet of n_faces * (1 + len(aus)) crops, face by face; its protocol names the AUs.
     """
     from fercore.data import synthfacs
     from fercore.data.common import make_faceset
@@ -41,11 +38,22 @@ def counterfactual_selectivity(model: nn.Module, aus: list[int], layer: str, n_f
         for au in aus:
             crops.append(synthfacs.render_crop(identity, {f"AU{au}": intensity}, pose, scene, seed=j, box=box)[0])
     n = len(crops)
-    faceset = make_faceset("counterfactual", np.stack(crops)[:, None], np.zeros(n), ["face"],
-                           subjects=np.repeat(np.arange(n_faces), 1 + len(aus)), meta=pd.DataFrame({"face": range(n)}),
-                           splits=[], protocol={})
-    peaks = pooled_features(model, faceset, layer, preprocess)
-    peaks = peaks.reshape(n_faces, 1 + len(aus), -1)  # (faces, 1 + A, C)
+    return make_faceset("counterfactual", np.stack(crops)[:, None], np.zeros(n), ["face"],
+                        subjects=np.repeat(np.arange(n_faces), 1 + len(aus)), meta=pd.DataFrame({"face": range(n)}),
+                        splits=[], protocol={"aus": list(aus), "intensity": intensity})
+
+
+def counterfactual_selectivity(model: nn.Module, faces: FaceSet, layer: str,
+                               preprocess: Callable | None = None) -> pd.DataFrame:
+    """How each filter's peak activation changes when one AU is switched on (``counterfactual_faces``).
+
+    Returns:
+        One row per (filter, AU): filter, AU, delta (mean change of the peak activation),
+        selectivity (delta / the filter's activation std over all rendered faces).
+    """
+    aus = faces.protocol["aus"]
+    peaks = pooled_features(model, faces, layer, preprocess)
+    peaks = peaks.reshape(-1, 1 + len(aus), peaks.shape[-1])  # (faces, 1 + A, C)
     delta = peaks[:, 1:] - peaks[:, :1]  # (faces, A, C)
     spread = peaks.reshape(-1, peaks.shape[-1]).std(axis=0) + 1e-6  # (C,)
     mean = delta.mean(axis=0)  # (A, C)

@@ -11,8 +11,10 @@ from fercore.models import ModelConfig, build_model
 
 def test_counterfactual_selectivity_shapes_and_determinism():
     model = build_model(ModelConfig(image_size=48, width=0.125), seed=0)
-    a = fau.counterfactual_selectivity(model, [12, 26], "conv3", n_faces=2, progress=False)
-    b = fau.counterfactual_selectivity(model, [12, 26], "conv3", n_faces=2, progress=False)
+    faces = fau.counterfactual_faces([12, 26], n_faces=2, progress=False)
+    assert len(faces) == 2 * 3
+    a = fau.counterfactual_selectivity(model, faces, "conv3")
+    b = fau.counterfactual_selectivity(model, fau.counterfactual_faces([12, 26], n_faces=2, progress=False), "conv3")
     assert len(a) == 2 * 32 and set(a["AU"]) == {"AU12", "AU26"}
     pd.testing.assert_frame_equal(a, b)
     assert np.isfinite(a["selectivity"]).all()

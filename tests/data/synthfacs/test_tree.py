@@ -20,10 +20,10 @@ from fercore.facs import CKPLUS_EMOTIONS, SYNTH_AUS, au_region
 MATLAB_NUMBER = re.compile(r"^(   \d|  -\d)\.\d{7}e[+-]\d{2}$")
 
 
-@pytest.fixture(scope="module")
-def tree(tmp_path_factory) -> Path:
-    return synthfacs.write_tree(tmp_path_factory.mktemp("synth") / "synthfacs", subjects=10, seed=3, workers=2,
-                                progress=False)
+@pytest.fixture
+def tree(synth_root) -> Path:
+    """The session's small tree (conftest: 10 subjects, seed 0), read only."""
+    return synth_root
 
 
 def _digest(root: Path) -> dict[str, str]:
@@ -32,7 +32,7 @@ def _digest(root: Path) -> dict[str, str]:
 
 
 def test_same_seed_gives_byte_identical_files_whatever_the_workers(tree, tmp_path):
-    again = synthfacs.write_tree(tmp_path / "again", subjects=10, seed=3, workers=1, progress=False)
+    again = synthfacs.write_tree(tmp_path / "again", subjects=10, seed=0, workers=1, progress=False)  # tree: 2
     assert _digest(again) == _digest(tree)
     other = synthfacs.plan_dataset(subjects=10, seed=4)
     assert [p.apex for p in other] != [p.apex for p in synthfacs.plan_dataset(subjects=10, seed=3)]
