@@ -139,7 +139,8 @@ class TrainConfig:
         p = get_profile(profile)
         settings = get_arch(arch).settings[profile]
         preset = dict(profile=profile, arch=arch, image_size=settings.image_size, width=settings.width,
-                      lr=settings.lr, iterations=p.iterations, eval_every=p.eval_every, batch_size=p.batch_size)
+                      lr=settings.lr, iterations=p.iterations, eval_every=p.eval_every,
+                      batch_size=settings.batch_size or p.batch_size)
         unknown = sorted(set(overrides) - {f.name for f in fields(cls)})
         if unknown:
             raise ValueError(f"unknown TrainConfig field(s) {unknown}; fields: {[f.name for f in fields(cls)]}")
