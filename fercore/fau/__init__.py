@@ -55,7 +55,6 @@ def coded_frames(faceset: FaceSet) -> FaceSet:
 __all__ = ["Analysis", "Dissection", "Measures", "PlantedNetwork", "RegionCache", "VERDICTS", "analyse",
            "benjamini_hochberg", "best_per_au", "best_unit_auc", "calibration", "centres_in_faceset_pixels",
            "coded_frames", "counterfactual_faces", "counterfactual_selectivity", "enrichment", "inside", "measure",
-           "netdissect",
-           "planted_network", "pooled_features", "probes", "recovery", "recovery_curve", "scored_aus",
+           "netdissect", "planted_network", "pooled_features", "probes", "recovery", "recovery_curve", "scored_aus",
            "scores_by_layer", "side_by_side", "spatial_alignment", "stability", "unit_scores", "verdict_text",
            "verdicts"]
