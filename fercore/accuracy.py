@@ -27,7 +27,7 @@ from fercore.config import VARIANTS, arch_folder
 from fercore.execution import Execution
 from fercore.models import DEFAULT_ARCH
 from fercore.references import REFERENCE_STATUS, reference_of
-from fercore.train import is_finished
+from fercore.train import holds_finished
 
 # ----------------------------------------------------------------------------- tasks of a protocol
 
@@ -118,7 +118,7 @@ def collect(dataset: str, data_root: str | os.PathLike | None, run_dir: str | os
         faceset = load(task.dataset, data_root, **{**(options or {}), **task.protocol})
         folder = store.experiment_dir(run_dir, task.folder, arch_folder(arch))
         configs = experiment.plan(faceset, profile, arch=arch, **{"dataset": dataset, **overrides})
-        done = [c for c in configs if is_finished(store.run_dir_of(folder, c.variant, c.fold))]
+        done = [c for c in configs if holds_finished(faceset, c, store.run_dir_of(folder, c.variant, c.fold))]
         start, trained = time.perf_counter(), 0
         if train == "all" or (train == "main" and k == 0):
             experiment.cross_validate(faceset, folder, profile, execution=execution, cluster=cluster,

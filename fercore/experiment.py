@@ -22,7 +22,7 @@ from fercore.execution import Execution
 from fercore.models import DEFAULT_ARCH
 from fercore.progress import tqdm
 from fercore.store import RunFiles, run_dir_of
-from fercore.train import is_finished, load_result, train
+from fercore.train import holds_finished, is_finished, load_result, train
 
 
 def plan(faceset: FaceSet, profile: str = "quick", variants=None, folds=None, arch: str = DEFAULT_ARCH,
@@ -70,7 +70,7 @@ def cross_validate(faceset: FaceSet, experiment_dir: str | os.PathLike, profile:
     if not configs:
         raise ValueError("nothing to run: no variants or no folds")
     execution = execution or Execution()
-    todo = [c for c in configs if not is_finished(run_dir_of(experiment_dir, c.variant, c.fold))]
+    todo = [c for c in configs if not holds_finished(faceset, c, run_dir_of(experiment_dir, c.variant, c.fold))]
     if cluster and todo:
         from fercore.cluster import train_grid  # imports Ray: only with a cluster
 

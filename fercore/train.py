@@ -86,6 +86,15 @@ def is_finished(run_dir) -> bool:
     return RunFiles(run_dir).finished
 
 
+def holds_finished(faceset: FaceSet, config: TrainConfig, run_dir) -> bool:
+    """Is this run finished in ``run_dir``? As ``train`` does, a run directory that holds another run (another
+    config or data, finished or not) raises RunDirError instead of being read back as this one."""
+    files = RunFiles(run_dir)
+    if files.config.exists():
+        _claim(files, config, data_identity(faceset, config.fold, config.target))
+    return files.finished
+
+
 def load_result(run_dir) -> TrainResult:
     """The TrainResult of a finished run directory."""
     data = store.read_json(RunFiles(run_dir).result)
@@ -378,4 +387,4 @@ def _save(path: Path, payload: dict) -> None:
         torch.save(payload, tmp)
 
 
-__all__ = ["ResumeWarning", "TrainResult", "is_finished", "load_model", "load_result", "train"]
+__all__ = ["ResumeWarning", "TrainResult", "holds_finished", "is_finished", "load_model", "load_result", "train"]

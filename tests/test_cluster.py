@@ -120,8 +120,9 @@ def test_ray_missing_unreachable_cluster_and_unshared_storage(monkeypatch, tmp_p
     cluster.check_shared_storage(tmp_path, run_on_nodes=lambda f, a: [("node-a", f(a)[1])])
 
 
-def test_cli_cluster_errors_are_one_line(capsys, synth_root):
-    args = ["cv", "--root", str(synth_root), "--iterations", "2", "--eval-every", "2", "--no-progress"]
+def test_cli_cluster_errors_are_one_line(capsys, synth_root, tmp_path):
+    args = ["cv", "--root", str(synth_root), "--iterations", "2", "--eval-every", "2", "--no-progress",
+            "--out", str(tmp_path / "cv")]
     assert main([*args, "--cluster", "127.0.0.1:9"]) == 2
     err = capsys.readouterr().err
     assert "cannot reach a Ray cluster at 127.0.0.1:9" in err and "Traceback" not in err

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 import fercore.experiment as experiment
-from fercore.config import get_profile
+from fercore.config import RunDirError, get_profile
 from fercore.experiment import (
     confusion,
     confusions,
@@ -70,6 +70,11 @@ def test_cross_validation_skips_finished_runs_and_summarises(faceset, tmp_path, 
         assert [row.fold0, row.fold1, row.fold2] == pytest.approx(accuracies.tolist())
     pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "summary.csv"), summary, check_dtype=False)
     pd.testing.assert_frame_equal(runs_table(tmp_path), again)
+
+    # Finished runs of another config are refused, not read back as this grid's.
+    with pytest.raises(RunDirError, match=r"holds another run \(iterations: 8 -> 12\)"):
+        cross_validate(faceset, tmp_path, "quick", variants=["cnn"], folds=[0], progress=False,
+                       **{**TINY, "iterations": 12})
 
 
 @pytest.mark.slow
