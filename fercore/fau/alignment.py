@@ -11,6 +11,7 @@ from scipy.ndimage import maximum_filter
 from fercore import units
 from fercore.data.faceset import FaceSet
 from fercore.facs import au_number, au_region, has_region
+from fercore.stats import hypergeom_at_least
 
 MAX_MARGIN = 1 / 24  # the most an AU region is grown for alignment, as a share of the face crop's side
 
@@ -154,8 +155,6 @@ def recovery_curve(top: pd.DataFrame, faceset: FaceSet, field: units.ReceptiveFi
 def _recovered(weights, images, present, hits, scored, k: int, q_max: float, min_inside: float) -> tuple:
     """(recovery score, enriched pairs) of the top k of every unit in one weighting of the images."""
     from scipy.stats import false_discovery_control
-
-    from fercore.stats import hypergeom_at_least
 
     w = weights[images]  # (C, R) copies of each mined row in this resample
     before = np.cumsum(w, axis=1) - w

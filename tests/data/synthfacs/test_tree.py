@@ -32,7 +32,7 @@ def _digest(root: Path) -> dict[str, str]:
 
 
 def test_same_seed_gives_byte_identical_files_whatever_the_workers(tree, tmp_path):
-    again = synthfacs.write_tree(tmp_path / "again", subjects=10, seed=0, workers=1, progress=False)  # tree: 2
+    again = synthfacs.write_tree(tmp_path / "again", subjects=10, seed=0, workers=1, progress=False)  # tree: 2 workers
     assert _digest(again) == _digest(tree)
     other = synthfacs.plan_dataset(subjects=10, seed=4)
     assert [p.apex for p in other] != [p.apex for p in synthfacs.plan_dataset(subjects=10, seed=3)]
