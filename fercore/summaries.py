@@ -181,6 +181,7 @@ class FauSummary:
     images: int
     au_images: dict
     au_supervised_test_auc: float  # the AU-trained control's own mean per-AU test AUC (its output layer)
+    au_supervised_output_auc: dict  # AU -> the control's own output's AUC over all coded images
     networks: dict
     calibration: dict  # the controls' quality bars: name -> {"value", "bar", "met"}
     stability: dict  # ``fau.stability`` over the trained folds' networks

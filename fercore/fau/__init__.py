@@ -6,7 +6,8 @@ The paper showed pictures; these functions turn the claim into numbers that can 
 - ``alignment``: do a unit's top activations sit in the AU's face region (``spatial_alignment``), the
   recovery score (``recovery``) and its curve over k with a bootstrap band (``recovery_curve``);
 - ``scores``: threshold-free ROC AUC and average precision of every (unit, AU), each AU's best unit with a
-  subject-bootstrap interval (``best_unit_auc``), linear probes;
+  subject-bootstrap interval (``best_unit_auc``), linear probes, an AU-trained network's own outputs
+  (``output_auc``);
 - ``dissection``: network dissection with AU regions as concepts, against a permutation null;
 - ``controls``: a planted network (units built to detect AUs), counterfactual faces (SynthFACS);
 - ``analysis``: all of it for one network (``measure``), side by side over networks, the controls' quality bars
@@ -43,7 +44,7 @@ from fercore.fau.analysis import (
 from fercore.fau.controls import PlantedNetwork, counterfactual_faces, counterfactual_selectivity, planted_network
 from fercore.fau.dissection import Dissection, netdissect
 from fercore.fau.enrichment import benjamini_hochberg, enrichment
-from fercore.fau.scores import best_unit_auc, pooled_features, probes, scored_aus, unit_scores
+from fercore.fau.scores import best_unit_auc, output_auc, pooled_features, probes, scored_aus, unit_scores
 
 
 def coded_frames(faceset: FaceSet) -> FaceSet:
@@ -55,6 +56,6 @@ def coded_frames(faceset: FaceSet) -> FaceSet:
 __all__ = ["Analysis", "Dissection", "Measures", "PlantedNetwork", "RegionCache", "VERDICTS", "analyse",
            "benjamini_hochberg", "best_per_au", "best_unit_auc", "calibration", "centres_in_faceset_pixels",
            "coded_frames", "counterfactual_faces", "counterfactual_selectivity", "enrichment", "inside", "measure",
-           "netdissect", "planted_network", "pooled_features", "probes", "recovery", "recovery_curve", "scored_aus",
-           "scores_by_layer", "side_by_side", "spatial_alignment", "stability", "unit_scores", "verdict_text",
-           "verdicts"]
+           "netdissect", "output_auc", "planted_network", "pooled_features", "probes", "recovery", "recovery_curve",
+           "scored_aus", "scores_by_layer", "side_by_side", "spatial_alignment", "stability", "unit_scores",
+           "verdict_text", "verdicts"]

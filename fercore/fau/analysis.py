@@ -145,16 +145,22 @@ def verdicts(trained: Measures, random: Measures, learned_auc: float = 0.85) -> 
     return table
 
 
-CONTROL_BARS = {"au_supervised AUs with best-unit AUC >= 0.9": 0.9, "au_supervised recovery": 0.9,
+OUTPUTS_BAR = "au_supervised outputs: AUs with AUC >= 0.9"
+CONTROL_BARS = {OUTPUTS_BAR: 0.9, "au_supervised AUs with best-unit AUC >= 0.9": 0.9, "au_supervised recovery": 0.9,
                 "random recovery (at most)": 0.1}
 
 
-def calibration(measures: dict[str, Measures]) -> dict:
+def calibration(measures: dict[str, Measures], output_auc: pd.Series | None = None) -> dict:
     """The instrument's quality bars on the controls, stated before the expression network is scored: the
     AU-trained network's best units reach AUC >= 0.9 for at least 90% of the AUs and a recovery of at least 0.9;
     random weights recover at most 0.1; and (once "trained" is measured) the permutation null's mean IoU lies
-    below the trained network's. Returns name -> {"value", "bar", "met"}."""
+    below the trained network's. With ``output_auc`` (``fau.output_auc`` of the AU-trained network) also the
+    precondition of the first bar: the network's own outputs detect at least 90% of the AUs at AUC >= 0.9 (where
+    they do not, the control does not encode those AUs and no instrument can find units for them).
+    Returns name -> {"value", "bar", "met"}."""
     checks = {}
+    if output_auc is not None:
+        checks[OUTPUTS_BAR] = float((output_auc >= 0.9).mean())
     if "au_supervised" in measures:
         control = measures["au_supervised"]
         checks["au_supervised AUs with best-unit AUC >= 0.9"] = float((control.best_unit["auc"] >= 0.9).mean())
@@ -188,8 +194,9 @@ def side_by_side(measures: dict[str, Measures], learned_auc: float = 0.9) -> pd.
 
 
 def verdict_text(table: pd.DataFrame, controls: dict[str, Measures], learned_auc: float,
-                 bars: dict | None = None) -> str:
-    """A paragraph stating the answer from the verdict table, the controls' figures and their quality bars."""
+                 bars: dict | None = None, output_auc: pd.Series | None = None) -> str:
+    """A paragraph stating the answer from the verdict table, the controls' figures and their quality bars
+    (``output_auc``: the AU-trained network's own outputs, ``fau.output_auc``)."""
     groups = {v: list(table.index[table["verdict"] == v]) for v in VERDICTS}
     lines = [f"Of {len(table)} AUs scored, {len(groups['learned'])} are learned "
              f"({', '.join(groups['learned']) or 'none'}), {len(groups['partly'])} partly "
@@ -205,6 +212,12 @@ def verdict_text(table: pd.DataFrame, controls: dict[str, Measures], learned_auc
         lines.append(f"The instrument missed {len(missed)} of its quality bars ({'; '.join(missed)}): where even "
                      "the AU-trained control shows no strong, localised unit for an AU, a 'not learned' or 'partly' "
                      "for that AU says as much about the instrument and the data as about the network.")
+    if output_auc is not None and (output_auc < 0.9).any():
+        weak = output_auc[output_auc < 0.9]
+        lines.append(f"The AU-trained network's own outputs stay below an AUC of 0.9 for {len(weak)} of "
+                     f"{len(output_auc)} AUs ({', '.join(f'{au} {auc:.2f}' for au, auc in weak.items())}): the "
+                     "network as a whole does not tell these apart on this data, so the instrument cannot be expected "
+                     "to find strong units for them in either network.")
     lines.append("An AU counts as learned only where the expression network's unit detects it better than any unit "
                  "of the same untrained architecture can (interval above the random network's), strongly "
                  f"(AUC >= {learned_auc:g}) and in the AU's own face region.")

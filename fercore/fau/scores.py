@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
+import torch
 from torch import nn
 
 from fercore import units
@@ -79,6 +80,34 @@ def unit_scores(features: np.ndarray, faceset: FaceSet, min_images: int = 20) ->
     auc, ap = roc_auc(features, present)[0].numpy(), average_precision(features, present)  # (C, A)
     units_ = np.repeat(np.arange(features.shape[1]), len(aus))
     return pd.DataFrame({"unit": units_, "AU": np.tile(aus, features.shape[1]), "auc": auc.ravel(), "ap": ap.ravel()})
+
+
+def output_auc(model: nn.Module, faceset: FaceSet, min_images: int = 20,
+               preprocess: Callable | None = None) -> pd.Series:
+    """Per scored AU, the ROC AUC of an AU-trained network's own output for that AU over all coded images: what
+    the network as a whole detects, beside which its best single unit (``best_unit_auc``) is read. Where the whole
+    network misses an AU, no unit of it can be expected to detect the AU, whatever the instrument.
+
+    Args:
+        model: trained with target "aus" on FaceSets with ``faceset.au_codes`` (one output per AU, in that order).
+
+    Returns:
+        Index AU (the scored AUs), values AUC.
+    """
+    from fercore.inference import batches, evaluating, model_inputs
+    from fercore.stats import roc_auc
+
+    with evaluating(model):
+        logits = torch.cat([model(model_inputs(faceset.images[chunk], model, preprocess)).float().cpu()
+                            for chunk in batches(len(faceset))])  # (N, A)
+    if logits.shape[1] != len(faceset.au_codes):
+        raise ValueError(f"the network has {logits.shape[1]} outputs, the FaceSet {len(faceset.au_codes)} AUs "
+                         f"({', '.join(faceset.au_codes)}): output_auc needs a network trained with target 'aus' "
+                         "on these AUs")
+    aus = scored_aus(faceset, min_images)
+    columns = [faceset.au_codes.index(au) for au in aus]
+    auc = torch.diagonal(roc_auc(logits[:, columns], faceset.au_present()[:, columns])[0]).numpy()
+    return pd.Series(auc, index=pd.Index(aus, name="AU"), name="output AUC")
 
 
 def best_unit_auc(features: np.ndarray, faceset: FaceSet, min_images: int = 20, n_boot: int = 1000,

@@ -87,6 +87,15 @@ def test_the_verdict_rule_on_hand_made_figures():
         "random recovery (at most)": (0.0, True)}
     assert "The instrument missed 2 of its quality bars" in fau.verdict_text(table, {}, 0.85, bars)
 
+    # The precondition: the AU-trained network's own outputs detect 3 of 4 AUs at AUC >= 0.9 (bar 90%): missed,
+    # and the answer names the AU its outputs miss.
+    outputs = pd.Series({"AU1": 0.97, "AU4": 0.93, "AU12": 0.90, "AU25": 0.71})
+    bars = fau.calibration({"au_supervised": trained}, outputs)
+    assert bars["au_supervised outputs: AUs with AUC >= 0.9"] == {"value": 0.75, "bar": 0.9, "met": False}
+    text = fau.verdict_text(table, {}, 0.85, bars, outputs)
+    assert "own outputs stay below an AUC of 0.9 for 1 of 4 AUs (AU25 0.71)" in text
+    assert "own outputs" not in fau.verdict_text(table, {}, 0.85, bars, outputs.clip(lower=0.9))
+
 
 def test_measure_gives_every_figure_of_notebook_04(ckplus_tree):
     from fercore.data import load

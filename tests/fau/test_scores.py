@@ -51,3 +51,32 @@ def test_the_best_unit_interval_covers_the_truth():
         chosen.append(row.unit)
     assert np.mean(covered) >= 0.9, f"coverage {np.mean(covered):.2f}"
     assert np.mean(np.array(chosen) == 0) > 0.9
+
+
+def test_output_auc_scores_an_au_trained_networks_own_outputs_as_sklearn_does():
+    """A network whose output a is the mean brightness of image rows band a: its AUC per AU equals sklearn's on
+    those scores; a network with another number of outputs than AUs is refused, naming both."""
+    import torch
+    from sklearn.metrics import roc_auc_score
+    from torch import nn
+
+    rng = np.random.default_rng(5)
+    present = rng.random((60, 2)) < 0.4
+    images = rng.integers(0, 256, (60, 96, 96), dtype=np.uint8)
+    faceset = au_faceset(images, present, ["AU4", "AU12"])
+
+    class Bands(nn.Module):
+        def __init__(self, outputs: int) -> None:
+            super().__init__()
+            self.outputs, self.scale = outputs, nn.Parameter(torch.ones(1))
+
+        def forward(self, x):  # (B, 1, 96, 96) -> (B, outputs)
+            return torch.stack([x[:, 0, 10 * a:10 * a + 10].mean((1, 2)) for a in range(self.outputs)], 1) * self.scale
+
+    auc = fau.output_auc(Bands(2), faceset, min_images=5, preprocess=lambda x: x.float())
+    scores = np.stack([images[:, 10 * a:10 * a + 10].mean((1, 2)) for a in range(2)], 1)
+    assert list(auc.index) == ["AU4", "AU12"]
+    for a, au in enumerate(["AU4", "AU12"]):
+        assert auc[au] == pytest.approx(roc_auc_score(present[:, a], scores[:, a]), abs=1e-6)
+    with pytest.raises(ValueError, match="3 outputs, the FaceSet 2 AUs"):
+        fau.output_auc(Bands(3), faceset, min_images=5, preprocess=lambda x: x.float())

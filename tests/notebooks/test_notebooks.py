@@ -116,6 +116,10 @@ def test_notebook_04_fau_analysis(run_dir):
     # The controls: the AU-trained network learned its task and its units say so; random weights recover
     # nothing and their units are no better than the permutation null.
     assert result["au_supervised_test_auc"] >= 0.85
+    outputs = result["au_supervised_output_auc"]  # the control's own outputs over the coded images, per AU
+    assert set(outputs) == set(networks["au_supervised"]["best_unit_auc"]) and min(outputs.values()) > 0.5
+    detected = result["calibration"]["au_supervised outputs: AUs with AUC >= 0.9"]["value"]
+    assert detected == pytest.approx(sum(auc >= 0.9 for auc in outputs.values()) / len(outputs))
     control, random, trained = networks["au_supervised"], networks["random"], networks["trained"]
     assert control["recovery"] >= random["recovery"] + 0.4
     assert random["recovery"] <= 0.1 and result["calibration"]["random recovery (at most)"]["met"]
