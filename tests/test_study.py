@@ -36,6 +36,10 @@ def test_study_trains_reads_back_and_writes(synth_root, tmp_path, monkeypatch):
     assert study.result("cnn", 0).iterations == 2
     assert not study.model("cnn", 0).training
     assert study.trained_folds("cnn") == [0]
+    seeded = study.with_seed(1)  # the same run from another seed lives in its own folder, beside the first
+    assert (seeded.seed, seeded.run_dir) == (1, study.run_dir / "seeds" / "1") and seeded.faceset() is faceset
+    assert seeded.train("cnn", 0, progress=False, iterations=2, eval_every=2).config["seed"] == 1
+    assert study.result("cnn", 0).config["seed"] == 0 and study.trained_folds("cnn") == [0]
 
     from fercore import fau
 
