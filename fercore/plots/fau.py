@@ -121,10 +121,11 @@ def scores_by_depth(scores: pd.DataFrame, measure: str = "recovery"):
 NETWORK_COLORS = {"planted": "tab:green", "au_supervised": "tab:purple", "random": "tab:gray", "trained": "tab:blue"}
 
 
-def instrument_calibration(measures: dict):
+def instrument_calibration(measures: dict, output_auc=None):
     """Three panels over networks (``fau.Measures`` by name; controls and the network under study): recovery
-    over k with its subject-bootstrap band; each AU's best-unit ROC AUC with its 95% interval; network
-    dissection's share of units detecting an AU, observed against the permutation null."""
+    over k with its subject-bootstrap band; each AU's best-unit ROC AUC with its 95% interval (with
+    ``output_auc``, a Series AU -> AUC from ``fau.output_auc``: the AU-trained network's own outputs, as black
+    dashes); network dissection's share of units detecting an AU, observed against the permutation null."""
     fig, axes = plt.subplots(1, 3, figsize=(15, 3.8), gridspec_kw={"width_ratios": [1, 2, 0.8]})
     names = list(measures)
     for n, (name, m) in enumerate(measures.items()):
@@ -144,6 +145,10 @@ def instrument_calibration(measures: dict):
                 title="recovery over k (95% band)")
     axes[0].legend(fontsize=8)
     aus = next(iter(measures.values())).best_unit.index
+    if output_auc is not None:
+        axes[1].plot(np.arange(len(aus)), output_auc.reindex(aus), "_", color="black", markersize=14,
+                     markeredgewidth=1.5, label="au_supervised outputs")
+    axes[1].legend(fontsize=7, ncol=len(names) + 1, loc="lower left")
     axes[1].set_xticks(np.arange(len(aus)), aus, rotation=60, fontsize=8)
     axes[1].axhline(0.5, color="black", linewidth=0.8, linestyle=":")
     axes[1].set(ylabel="ROC AUC of the best unit", title="best unit per AU (95% subject-bootstrap interval)")

@@ -125,3 +125,10 @@ def test_measure_gives_every_figure_of_notebook_04(ckplus_tree):
     fig = plots.instrument_calibration({"random": m, "optimistic": dataclasses.replace(m, best_unit=above)})
     assert len(fig.axes) == 3
     plt.close(fig)
+    import pandas as pd  # the AU-trained network's own outputs, drawn over the best units of every AU
+
+    outputs = pd.Series(0.95, index=m.best_unit.index)
+    fig = plots.instrument_calibration({"random": m}, outputs)
+    [line] = [line for line in fig.axes[1].lines if line.get_label() == "au_supervised outputs"]
+    assert list(line.get_ydata()) == [0.95] * len(outputs)
+    plt.close(fig)
