@@ -62,6 +62,13 @@ def scored_aus(faceset: FaceSet, min_images: int = 20) -> list[str]:
             if present[:, a].sum() >= min_images and (~present[:, a]).sum() >= min_images]
 
 
+def _scored_presence(faceset: FaceSet, min_images: int) -> tuple[list[str], list[int], np.ndarray]:
+    """The scored AUs (``scored_aus``), their columns in ``faceset.au_codes`` and bool (N, len(aus)) presence."""
+    aus = scored_aus(faceset, min_images)
+    columns = [faceset.au_codes.index(au) for au in aus]
+    return aus, columns, faceset.au_present().numpy()[:, columns]
+
+
 def unit_scores(features: np.ndarray, faceset: FaceSet, min_images: int = 20) -> pd.DataFrame:
     """Threshold-free score of every unit for every scored AU, over all coded images.
 
@@ -74,9 +81,7 @@ def unit_scores(features: np.ndarray, faceset: FaceSet, min_images: int = 20) ->
     """
     from fercore.stats import average_precision, roc_auc
 
-    aus = scored_aus(faceset, min_images)
-    columns = [faceset.au_codes.index(au) for au in aus]
-    present = faceset.au_present().numpy()[:, columns]
+    aus, _, present = _scored_presence(faceset, min_images)
     auc, ap = roc_auc(features, present)[0].numpy(), average_precision(features, present)  # (C, A)
     units_ = np.repeat(np.arange(features.shape[1]), len(aus))
     return pd.DataFrame({"unit": units_, "AU": np.tile(aus, features.shape[1]), "auc": auc.ravel(), "ap": ap.ravel()})
@@ -95,7 +100,7 @@ def output_auc(model: nn.Module, faceset: FaceSet, min_images: int = 20,
         Index AU (the scored AUs), values AUC.
     """
     from fercore.inference import batches, evaluating, model_inputs
-    from fercore.stats import roc_auc
+    from fercore.targets import ActionUnits
 
     with evaluating(model):
         logits = torch.cat([model(model_inputs(faceset.images[chunk], model, preprocess)).float().cpu()
@@ -104,9 +109,8 @@ def output_auc(model: nn.Module, faceset: FaceSet, min_images: int = 20,
         raise ValueError(f"the network has {logits.shape[1]} outputs, the FaceSet {len(faceset.au_codes)} AUs "
                          f"({', '.join(faceset.au_codes)}): output_auc needs a network trained with target 'aus' "
                          "on these AUs")
-    aus = scored_aus(faceset, min_images)
-    columns = [faceset.au_codes.index(au) for au in aus]
-    auc = torch.diagonal(roc_auc(logits[:, columns], faceset.au_present()[:, columns])[0]).numpy()
+    aus, columns, present = _scored_presence(faceset, min_images)
+    auc = ActionUnits().aucs(logits[:, columns], torch.from_numpy(present))  # (A,) each output for its own AU
     return pd.Series(auc, index=pd.Index(aus, name="AU"), name="output AUC")
 
 
@@ -120,9 +124,7 @@ def best_unit_auc(features: np.ndarray, faceset: FaceSet, min_images: int = 20, 
     """
     from fercore.stats import average_precision, best_unit_intervals
 
-    aus = scored_aus(faceset, min_images)
-    columns = [faceset.au_codes.index(au) for au in aus]
-    present = faceset.au_present().numpy()[:, columns]
+    aus, _, present = _scored_presence(faceset, min_images)
     table = best_unit_intervals(features, present, faceset.subjects, n_boot, level, seed)
     ap = average_precision(features, present)
     table["ap"] = [ap[u, a] for a, u in enumerate(table["unit"])]
