@@ -228,6 +228,9 @@ def _add_reproduce(sub):
     p.add_argument("--runs", default=None, help="run directory (default runs/<profile>-<dataset>)")
     p.add_argument("--notebooks", nargs="*", default=None, metavar="PREFIX",
                    help="execute only these notebooks (e.g. 00 02); alone: none (default: all)")
+    p.add_argument("--notebook-workers", type=int, default=None, metavar="N",
+                   help="notebooks executed side by side, each kernel with cores/N torch threads (default: 2 "
+                        "where there are 2 cores or more; 1: one after the other)")
 
     def run(args):
         from fercore.reproduce import check_options, print_report, reproduce
@@ -235,6 +238,8 @@ def _add_reproduce(sub):
         execution = _execution(args)
         overrides = _overrides(args)
         seed = overrides.pop("seed")
+        if args.notebook_workers is not None and args.notebook_workers < 1:
+            raise _InputError(f"--notebook-workers must be at least 1, got {args.notebook_workers}")
         try:
             check_options(args.notebooks, overrides)
         except ValueError as error:  # overrides with notebook 01: say what to change
@@ -242,7 +247,7 @@ def _add_reproduce(sub):
         report = reproduce(args.dataset, args.root, args.profile, execution, out=args.out,
                            run_dir=args.runs, notebooks=args.notebooks, seed=seed, options=parse_options(args.options),
                            arch=args.arch, cluster=args.cluster, runs_per_gpu=args.runs_per_gpu,
-                           progress=not args.no_progress, **overrides)
+                           progress=not args.no_progress, notebook_workers=args.notebook_workers, **overrides)
         print_report(report)
 
     p.set_defaults(run=run)

@@ -24,6 +24,10 @@ KERNEL = "fercore"  # the project's kernel ("Python (fercore)"), which make regi
 FALLBACK_KERNEL = "python3"  # ipykernel's native kernel spec: the interpreter running fercore
 _warned: set[str] = set()
 COMMON_PARAMETERS = ("dataset", "data_root", "options", "profile", "device", "run_dir", "seed")
+# The notebooks each notebook reads the results of (``study.read``): it starts after them when notebooks run side by
+# side. tests/test_notebooks.py checks this against the notebooks' sources.
+READS = {"01_training": ("00_datasets",), "02_benchmark": ("00_datasets",)}
+_THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS")  # torch's threads in a kernel, read when it starts
 
 
 class NotebookFailed(RuntimeError):
@@ -170,32 +174,98 @@ def _last_started_cell(executed: Path) -> tuple[int | None, str]:
 def execute_all(run_dir: str | os.PathLike, dataset: str = "synthfacs", data_root: str | None = None,
                 options: dict | None = None, profile: str = "quick", device: str = "cpu", seed: int = 0,
                 only: list[str] | None = None, out_dir: str | os.PathLike | None = None,
-                extra: dict | None = None) -> list[Path]:
-    """Execute every notebook on one dataset and profile, in order; results and figures go to ``run_dir``.
+                extra: dict | None = None, workers: int = 1) -> list[Path]:
+    """Execute every notebook on one dataset and profile; results and figures go to ``run_dir``.
 
-    Stops at the first notebook that fails (``NotebookFailed``); the notebooks executed before it stay.
+    With ``workers`` > 1 that many kernels run side by side, each with cores // workers torch threads (on 2 cores,
+    two one-thread kernels finish the quick notebooks in 0.6x the time of one two-thread kernel: much of a
+    notebook is single-threaded Python); a notebook starts once those it reads (``READS``) are done, later
+    notebooks first (they train networks: the longest). Torch's results depend on its number of threads, so a
+    network trained in a notebook differs in its last digits from one trained with another ``workers``.
+
+    Stops at the first notebook that fails (``NotebookFailed``); the notebooks executed before it stay (and those
+    running beside it finish).
 
     Args:
         only: name prefixes of the notebooks to run (``["00", "02"]``); None runs them all.
         out_dir: where the executed copies go (default ``run_dir/notebooks``).
         options: loader options of the dataset (``fercore.data.load``).
         extra: more parameters, each given only to the notebooks whose ``parameters`` cell has it.
+        workers: kernels side by side (1: one notebook after the other, in order).
+
+    Returns:
+        The executed copies, in the notebooks' order.
     """
     import papermill
 
+    if workers < 1:
+        raise ValueError(f"workers must be at least 1, got {workers}")
     run_dir = Path(run_dir).resolve()
     params = {"dataset": dataset, "data_root": str(Path(data_root).resolve()) if data_root else None,
               "options": options or {}, "profile": profile, "device": device, "run_dir": str(run_dir), "seed": seed}
     timeout = cell_timeout(profile)
-    done = []
-    for notebook in numbered_notebooks():
-        if only is not None and not any(notebook.name.startswith(prefix) for prefix in only):
-            continue
+    chosen = [nb for nb in numbered_notebooks()
+              if only is None or any(nb.name.startswith(prefix) for prefix in only)]
+
+    def run(notebook: Path) -> Path:
         declared = papermill.inspect_notebook(str(notebook)) if extra else {}
         own = {k: v for k, v in (extra or {}).items() if k in declared}
         print(f"running {notebook.name} (cells may take up to {timeout} s each) ...", flush=True)
-        done.append(execute(notebook, out_dir or run_dir / "notebooks", timeout, **params, **own))
+        return execute(notebook, out_dir or run_dir / "notebooks", timeout, **params, **own)
+
+    if workers <= 1 or len(chosen) <= 1:
+        return [run(notebook) for notebook in chosen]
+    threads = max(1, (os.cpu_count() or 1) // workers)
+    with _without_front_end(), _environment({name: str(threads) for name in _THREAD_VARIABLES}):
+        done = _side_by_side(chosen, run, workers)
+    return [done[nb.stem] for nb in chosen if nb.stem in done]
+
+
+def _side_by_side(notebooks: list[Path], run, workers: int) -> dict[str, Path]:
+    """Run ``run(notebook)`` in ``workers`` threads, each notebook after those it reads; {stem: executed copy}.
+    Every wait is bounded by the notebooks' own kernel start and cell timeouts."""
+    from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+
+    stems = {nb.stem for nb in notebooks}
+    waiting = list(reversed(notebooks))  # later notebooks first
+    done: dict[str, Path] = {}
+    running: dict = {}
+    failure: NotebookFailed | None = None
+    with ThreadPoolExecutor(workers) as pool:
+        while running or (waiting and failure is None):
+            for notebook in list(waiting):
+                ready = all(read in done for read in READS.get(notebook.stem, ()) if read in stems)
+                if ready and failure is None and len(running) < workers:
+                    waiting.remove(notebook)
+                    running[pool.submit(run, notebook)] = notebook
+            if not running:
+                raise RuntimeError(f"READS has a cycle: {[nb.stem for nb in waiting]} wait on each other")
+            finished, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in finished:
+                notebook = running.pop(future)
+                try:
+                    done[notebook.stem] = future.result()
+                except NotebookFailed as error:
+                    failure = failure or error
+    if failure is not None:
+        raise failure
     return done
 
 
-__all__ = ["KERNEL_START_TIMEOUT_S", "NotebookFailed", "cell_timeout", "execute", "execute_all", "numbered_notebooks"]
+@contextmanager
+def _environment(values: dict[str, str]) -> Iterator[None]:
+    """Set environment variables (which kernels started meanwhile inherit), and put back what was there."""
+    before = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in before.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+__all__ = ["KERNEL_START_TIMEOUT_S", "READS", "NotebookFailed", "cell_timeout", "execute", "execute_all",
+           "numbered_notebooks"]

@@ -42,6 +42,7 @@ class Report:
     skipped: int  # runs of the grid that were finished already
     grid_seconds: float  # wall time this call spent training
     training_seconds: float  # training time of every run in the grid (summed over runs, wherever trained)
+    notebook_seconds: float = 0.0  # wall time of executing the notebooks
     notebooks: list[str] = field(default_factory=list)  # executed copies
     html: list[str] = field(default_factory=list)
     figures: list[str] = field(default_factory=list)
@@ -52,7 +53,8 @@ def reproduce(dataset: str, root: str | os.PathLike | None = None, profile: str 
               execution: Execution | None = None, out: str | os.PathLike | None = None,
               run_dir: str | os.PathLike | None = None, notebooks: list[str] | None = None, seed: int = 0,
               options: dict | None = None, arch: str = DEFAULT_ARCH, cluster: str | None = None,
-              runs_per_gpu: int = 1, progress: bool = True, **overrides) -> Report:
+              runs_per_gpu: int = 1, progress: bool = True, notebook_workers: int | None = None,
+              **overrides) -> Report:
     """Run the grid, execute the notebooks on it and write the report folder.
 
     Args:
@@ -68,6 +70,8 @@ def reproduce(dataset: str, root: str | os.PathLike | None = None, profile: str 
         arch: a registered architecture; its grid and the notebooks' network (the paper's by default).
         cluster, runs_per_gpu: train the grid as Ray tasks, locally ("local") or on a cluster (its address).
         progress: progress bars while training.
+        notebook_workers: notebooks executed side by side (``notebooks.execute_all``'s workers); None: 2 where
+            there are at least 2 cores.
         **overrides: TrainConfig fields changed for every run (iterations, eval_every, ...): for smoke
             tests; notebook 01 trains with the profile's settings, so it cannot be run with them.
 
@@ -95,9 +99,12 @@ def reproduce(dataset: str, root: str | os.PathLike | None = None, profile: str 
         accuracy.summary_table(collected).to_csv(tmp, index=False)
 
     # 2. The notebooks, on the finished grid (notebook 02 finds every run finished).
+    start = time.perf_counter()
+    workers = notebook_workers if notebook_workers is not None else min(2, os.cpu_count() or 1)
     executed = execute_all(run_dir, dataset=dataset, data_root=str(root) if root else None, options=options,
                            profile=profile, device=execution.device, seed=seed, only=notebooks,
-                           out_dir=report.notebooks, extra={"overrides": overrides, "arch": arch})
+                           out_dir=report.notebooks, extra={"overrides": overrides, "arch": arch}, workers=workers)
+    notebook_seconds = time.perf_counter() - start
 
     # 3. The report: HTML copies, figures, result files.
     html = [to_html(path) for path in executed]
@@ -106,10 +113,12 @@ def reproduce(dataset: str, root: str | os.PathLike | None = None, profile: str 
     result = Report(out=str(report.dir), run_dir=str(run_dir), trained=trained, skipped=total - trained,
                     grid_seconds=grid_seconds,
                     training_seconds=float(sum(t.runs["seconds"].sum() for t in collected)),
+                    notebook_seconds=notebook_seconds,
                     notebooks=[str(p) for p in executed], html=[str(p) for p in html],
                     figures=[str(p) for p in figures], summary=str(report.summary))
     store.write_json(report.record, {"dataset": dataset, "root": root, "profile": profile, "arch": arch, "seed": seed,
                                      "execution": execution.record(), "options": options or {}, "overrides": overrides,
+                                     "notebook_workers": workers,
                                      "tasks": [t.task.label for t in collected], **vars(result)})
     return result
 
@@ -165,6 +174,7 @@ def print_report(report: Report) -> None:
     """What a user reads at the end of ``fercore reproduce``."""
     print(f"\ngrid: {report.trained} runs trained ({report.grid_seconds:.0f} s), {report.skipped} finished before; "
           f"{report.training_seconds:.0f} s of training in all; runs in {report.run_dir}")
+    print(f"notebooks: {len(report.notebooks)} executed ({report.notebook_seconds:.0f} s)")
     print(f"report in {report.out}:")
     for path in report.notebooks:
         print(f"  {Path(path).relative_to(report.out)} (+ .html)")

@@ -226,8 +226,12 @@ def hypergeom_at_least(x, population, successes, draws) -> np.ndarray:
     from scipy.special import gammaln
 
     x, big, n, k = np.broadcast_arrays(*(np.asarray(a, dtype=float) for a in (x, population, successes, draws)))
-    triples, which = np.unique(np.stack([big, n, k], -1).reshape(-1, 3), axis=0, return_inverse=True)
-    big, n, k = (triples[:, [i]] for i in range(3))  # (U, 1) each distinct distribution
+    # The distinct (population, successes, draws): each column's values numbered apart, the three numbers combined
+    # into one key (far faster than np.unique over rows).
+    codes = [np.unique(a.ravel(), return_inverse=True) for a in (big, n, k)]
+    key = (codes[0][1] * len(codes[1][0]) + codes[1][1]) * len(codes[2][0]) + codes[2][1]
+    _, first, which = np.unique(key, return_index=True, return_inverse=True)
+    big, n, k = (values[inverse[first], None] for values, inverse in codes)  # (U, 1) each distinct distribution
     j = np.arange(int(k.max(initial=0)) + 1, dtype=float)[None]  # (1, J) every count
 
     def log_choose(a, b):

@@ -170,3 +170,63 @@ def test_reproduce_whose_notebook_kernel_is_killed_twice_stops_and_continues(syn
     assert "0 runs trained" in capsys.readouterr().out
     assert (out / "notebooks" / "99_killable.ipynb").exists()
     assert not (out / "notebooks" / "99_killable.failed.ipynb").exists()
+
+
+def test_reads_names_every_notebook_a_notebook_reads():
+    import re
+
+    stems = {nb.stem for nb in numbered_notebooks()}
+    for path in numbered_notebooks():
+        source = "\n".join(c.source for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code")
+        reads = set(re.findall(r"""\.read\(["'](\d\d_\w+)["']\)""", source)) - {path.stem}
+        assert reads <= stems, f"{path.name} reads {reads - stems}, which is no notebook"
+        assert reads == set(notebooks_module.READS.get(path.stem, ())), f"{path.name} reads {sorted(reads)}"
+        assert all(read < path.stem for read in reads), f"{path.name} reads a later notebook"
+
+
+def _fake_notebooks(tmp_path, monkeypatch, fail: str | None = None) -> list[tuple]:
+    """Notebooks 00-05 whose execution only records (stem, event, time, OMP_NUM_THREADS) and sleeps briefly."""
+    paths = [tmp_path / f"{stem}.ipynb" for stem in ("00_datasets", "01_training", "02_benchmark", "03_neurons",
+                                                      "04_fau", "05_archs")]
+    events, lock = [], threading.Lock()
+
+    def execute_fake(notebook, out_dir, timeout, **parameters):
+        with lock:
+            events.append((notebook.stem, "start", time.monotonic(), os.environ.get("OMP_NUM_THREADS")))
+        time.sleep(0.3 if notebook.stem.startswith("05") else 0.1)
+        with lock:
+            events.append((notebook.stem, "end", time.monotonic(), None))
+        if notebook.stem == fail:
+            raise NotebookFailed(notebook, 3, "x = 1", "ValueError: bad", None)
+        return Path(out_dir) / notebook.name
+
+    monkeypatch.setattr(notebooks_module, "numbered_notebooks", lambda folder=None: paths)
+    monkeypatch.setattr(notebooks_module, "execute", execute_fake)
+    monkeypatch.setattr(notebooks_module.os, "cpu_count", lambda: 4)
+    monkeypatch.setenv("OMP_NUM_THREADS", "7")
+    return events
+
+
+def test_notebooks_side_by_side_start_after_what_they_read(tmp_path, monkeypatch):
+    events = _fake_notebooks(tmp_path, monkeypatch)
+    done = notebooks_module.execute_all(tmp_path / "runs", workers=2)
+    assert [p.stem for p in done] == ["00_datasets", "01_training", "02_benchmark", "03_neurons", "04_fau", "05_archs"]
+    at = {(stem, event): t for stem, event, t, _ in events}
+    for reader, reads in {"01_training": "00_datasets", "02_benchmark": "00_datasets"}.items():
+        assert at[(reader, "start")] >= at[(reads, "end")]
+    assert at[("04_fau", "start")] < at[("05_archs", "end")]  # two at once, the last notebooks first
+    assert {threads for *_, threads in events if threads} == {"2"}  # 4 cores, 2 kernels: 2 torch threads each
+    assert os.environ["OMP_NUM_THREADS"] == "7"  # put back
+    first_two = [stem for stem, event, *_ in events if event == "start"][:2]
+    assert sorted(first_two) == ["04_fau", "05_archs"]
+
+
+def test_a_failed_notebook_beside_others_stops_the_rest_and_names_itself(tmp_path, monkeypatch):
+    events = _fake_notebooks(tmp_path, monkeypatch, fail="04_fau")
+    with pytest.raises(NotebookFailed, match="04_fau.ipynb: cell 3"):
+        notebooks_module.execute_all(tmp_path / "runs", workers=2)
+    started = [stem for stem, event, *_ in events if event == "start"]
+    ended = [stem for stem, event, *_ in events if event == "end"]
+    assert sorted(started) == sorted(ended) == ["04_fau", "05_archs"]  # nothing more started; the one beside finished
+    with pytest.raises(ValueError, match="workers must be at least 1"):
+        notebooks_module.execute_all(tmp_path / "runs", workers=0)

@@ -88,6 +88,12 @@ def test_hypergeometric_tail_equals_scipy():
     got = stats.hypergeom_at_least(at_least, 920, successes, draws)
     assert got.shape == (64, 19)
     np.testing.assert_allclose(got, expected, rtol=1e-9, atol=1e-300)
+    # every resample of a bootstrap at once: populations, marked items and draws all vary
+    population = np.array([900, 920, 950])[:, None, None]  # (W, 1, 1)
+    marked = np.minimum(successes[None] + np.array([0, 5, 9])[:, None, None], population)  # (W, 1, A)
+    expected = scipy_stats.hypergeom.sf(at_least - 1, population, marked, draws)
+    np.testing.assert_allclose(stats.hypergeom_at_least(at_least, population, marked, draws), expected,
+                               rtol=1e-9, atol=1e-300)
     assert stats.hypergeom_at_least(0, 10, 3, 4) == pytest.approx(1.0)  # always at least 0
     assert stats.hypergeom_at_least(4, 10, 3, 4) == 0.0  # more than the marked items
     assert stats.hypergeom_at_least(2, 10, 8, 4) == pytest.approx(1.0)  # only 2 unmarked: at least 2 marked

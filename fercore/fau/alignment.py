@@ -13,6 +13,7 @@ from fercore.data.faceset import FaceSet
 from fercore.facs import au_number, au_region, has_region
 from fercore.stats import hypergeom_at_least
 
+_WEIGHTS_PER_CHUNK = 64  # resamples scored at once in recovery_curve (bounds its memory)
 MAX_MARGIN = 1 / 24  # the most an AU region is grown for alignment, as a share of the face crop's side
 
 
@@ -143,8 +144,8 @@ def recovery_curve(top: pd.DataFrame, faceset: FaceSet, field: units.ReceptiveFi
     hits = np.nan_to_num(hits)
     rows = []
     for k in ks:
-        values = np.array([_recovered(w, images, present, hits, scored, k, q_max, min_inside)
-                           for w in weights])  # (1 + B, 2): recovery, enriched pairs
+        values = np.vstack([_recovered(chunk, images, present, hits, scored, k, q_max, min_inside)
+                            for chunk in np.array_split(weights, -(-len(weights) // _WEIGHTS_PER_CHUNK))])
         tail = (1 - level) / 2
         low, high = np.quantile(values[1:], [tail, 1 - tail], axis=0)
         rows.append({"k": int(k), "recovery": values[0, 0], "recovery_low": low[0], "recovery_high": high[0],
@@ -152,18 +153,25 @@ def recovery_curve(top: pd.DataFrame, faceset: FaceSet, field: units.ReceptiveFi
     return pd.DataFrame(rows)
 
 
-def _recovered(weights, images, present, hits, scored, k: int, q_max: float, min_inside: float) -> tuple:
-    """(recovery score, enriched pairs) of the top k of every unit in one weighting of the images."""
+def _recovered(weights, images, present, hits, scored, k: int, q_max: float, min_inside: float) -> np.ndarray:
+    """(W, 2): recovery score and enriched pairs of the top k of every unit, in each of W weightings of the images.
+
+    Args:
+        weights: (W, N) copies of each image in each resample; images: (C, R) each unit's mined images in rank
+            order; present: (N, A) 0/1; hits: (C, R, A) 0/1 centre inside the AU's region; scored: (A,) bool.
+    """
     from scipy.stats import false_discovery_control
 
-    w = weights[images]  # (C, R) copies of each mined row in this resample
-    before = np.cumsum(w, axis=1) - w
-    copies = np.clip(k - before, 0, w)  # (C, R) copies among the first k
-    drawn = copies.sum(1, keepdims=True)  # (C, 1), k unless too few were mined
-    in_top = np.einsum("cr,cra->ca", copies, present[images])  # (C, A)
-    total = weights @ present  # (A,)
-    p = hypergeom_at_least(in_top, weights.sum(), total[None], drawn)  # (C, A)
-    q = false_discovery_control(np.clip(p, 0, 1).ravel(), method="bh").reshape(p.shape)
-    share = np.einsum("cr,cra->ca", copies, hits) / np.maximum(drawn, 1)
-    recovered = ((q < q_max) & (share >= min_inside)).any(0)[scored]
-    return (recovered.mean() if len(recovered) else np.nan), int((q < q_max).sum())
+    w = weights[:, images]  # (W, C, R) copies of each mined row in each resample
+    before = np.cumsum(w, axis=2) - w
+    copies = np.clip(k - before, 0, w)  # (W, C, R) copies among the first k
+    drawn = copies.sum(2, keepdims=True)  # (W, C, 1), k unless too few were mined
+    per_unit = copies.transpose(1, 0, 2)  # (C, W, R): one matrix product per unit below
+    in_top = (per_unit @ present[images]).transpose(1, 0, 2)  # (W, C, A)
+    total = weights @ present  # (W, A)
+    p = hypergeom_at_least(in_top, weights.sum(1)[:, None, None], total[:, None, :], drawn)  # (W, C, A)
+    q = false_discovery_control(np.clip(p, 0, 1).reshape(len(w), -1), axis=-1, method="bh").reshape(p.shape)
+    share = (per_unit @ hits).transpose(1, 0, 2) / np.maximum(drawn, 1)  # (W, C, A)
+    recovered = ((q < q_max) & (share >= min_inside)).any(1)[:, scored]  # (W, scored AUs)
+    score = recovered.mean(1) if recovered.shape[1] else np.full(len(w), np.nan)
+    return np.stack([score, (q < q_max).sum((1, 2))], axis=1)

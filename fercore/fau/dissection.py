@@ -43,7 +43,7 @@ def netdissect(model: nn.Module, faceset: FaceSet, layer: str, quantile: float =
     aus = scored_aus(faceset, min_images)
     field = units.receptive_field(model, layer, preprocess, faceset.image_size)
     scale = size / (faceset.image_size / units.input_scale(model, faceset, preprocess))  # size / model input side
-    masks = _concept_masks(faceset, aus, size)  # (N, A, size * size) float
+    masks = _concept_masks(faceset, aus, size)  # (N, A, size * size) float32 0/1
     rng = np.random.default_rng(seed)
     orders = [np.arange(len(faceset))] + [rng.permutation(len(faceset)) for _ in range(permutations)]
     cut = _thresholds(model, faceset, layer, field, scale, size, quantile, preprocess)  # (C,)
@@ -51,23 +51,23 @@ def netdissect(model: nn.Module, faceset: FaceSet, layer: str, quantile: float =
     active_sum = torch.zeros(len(cut), dtype=torch.float64)
     for batch, maps in units.layer_maps(model, faceset, layer, preprocess=preprocess):
         active = (units.maps_on_faces(maps, field, scale, size).cpu() >= cut[None, :, None, None]).float()
-        active = active.flatten(2)  # (b, C, P)
-        active_sum += active.sum((0, 2)).double()
-        for p, order in enumerate(orders):  # float32 products (a batch's sums are exact), float64 totals
-            inter[p] += torch.einsum("bcp,bap->ca", active, masks[order[batch]].float()).double()
-    union = active_sum[None, :, None] + masks.sum((0, 2))[None, None, :] - inter
+        active = active.transpose(0, 1).flatten(1)  # (C, b * P): every image's positions side by side
+        active_sum += active.sum(1).double()
+        for p, order in enumerate(orders):  # one float32 product per order (a batch's sums are exact), float64 totals
+            inter[p] += (active @ masks[order[batch]].transpose(1, 2).flatten(0, 1)).double()  # (C, b*P) @ (b*P, A)
+    union = active_sum[None, :, None] + masks.sum((0, 2), dtype=torch.float64)[None, None, :] - inter
     ious = (inter / union.clamp_min(1)).numpy()  # (1 + P, C, A)
     return _dissection(ious, aus, threshold)
 
 
 def _concept_masks(faceset: FaceSet, aus: list[str], size: int) -> torch.Tensor:
-    """float64 (N, A, size * size): each AU's region on the images that show it, nothing on the others."""
+    """float32 (N, A, size * size): each AU's region (1) on the images that show it, nothing (0) on the others."""
     regions = RegionCache(faceset, size)
     present = faceset.au_present().numpy()
-    masks = torch.zeros(len(faceset), len(aus), size * size, dtype=torch.float64)
+    masks = torch.zeros(len(faceset), len(aus), size * size)
     for a, au in enumerate(aus):
         showing = np.flatnonzero(present[:, faceset.au_codes.index(au)])
-        masks[showing, a] = torch.as_tensor(regions.stack(au, showing).reshape(len(showing), -1), dtype=torch.float64)
+        masks[showing, a] = torch.as_tensor(regions.stack(au, showing).reshape(len(showing), -1), dtype=torch.float32)
     return masks
 
 

@@ -20,8 +20,21 @@ import torch
 from torch import nn
 
 from fercore.models.base import ModelConfig, PaperInput
-from fercore.models.torchvision_archs import build_mobilenet_v2, build_resnet18
 from fercore.models.zero_bias import ZeroBiasCNN, build_zero_bias_cnn, init_paper_
+
+
+def build_resnet18(config: ModelConfig, seed: int = 0) -> nn.Module:
+    """``torchvision_archs.build_resnet18``, imported on first use: torchvision takes a second to import."""
+    from fercore.models.torchvision_archs import build_resnet18 as build
+
+    return build(config, seed)
+
+
+def build_mobilenet_v2(config: ModelConfig, seed: int = 0) -> nn.Module:
+    """``torchvision_archs.build_mobilenet_v2``, imported on first use."""
+    from fercore.models.torchvision_archs import build_mobilenet_v2 as build
+
+    return build(config, seed)
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ def _planted_model() -> torch.nn.Module:
     return model
 
 
-def test_a_planted_filter_is_found_by_enrichment_and_spatial_alignment():
+def test_a_planted_filter_is_found_by_enrichment_and_spatial_alignment(monkeypatch):
     lm = template_landmarks()
     n = 40
     present = np.zeros((n, 2), bool)
@@ -52,6 +52,10 @@ def test_a_planted_filter_is_found_by_enrichment_and_spatial_alignment():
                                    min_images=5)
         assert curve.set_index("k").loc[k, "recovery"] == expected
     assert (curve["recovery_low"] <= curve["recovery_high"]).all()
+    # the resamples are scored a chunk at a time: the chunk size changes nothing
+    monkeypatch.setattr(fau.alignment, "_WEIGHTS_PER_CHUNK", 3)
+    pd.testing.assert_frame_equal(fau.recovery_curve(top, faceset, field, 1.0, [5, 10], min_images=5, n_boot=20),
+                                  curve)
 
 
 @pytest.mark.parametrize("stride", [4, 32])
