@@ -32,13 +32,18 @@ from fercore.progress import tqdm
 MIN_MAP = 3  # the default layer's map is at least this many positions on a side
 
 
+class _Recorded(Exception):
+    """Raised by ``record(..., stop=True)`` once every layer asked for has its output: ends the forward pass."""
+
+
 @contextlib.contextmanager
-def record(model: nn.Module, layers: list[str]) -> Iterator[dict[str, torch.Tensor]]:
+def record(model: nn.Module, layers: list[str], stop: bool = False) -> Iterator[dict[str, torch.Tensor]]:
     """Record the outputs of named layers during forward passes inside the block.
 
     Yields a dict that maps each layer name to its latest output (detached). The hooks are
     removed when the block ends, also on an exception, so a notebook cell run twice never
-    stacks hooks.
+    stacks hooks. With ``stop``, run forward passes with ``forward_to`` instead of ``model(x)``: the
+    pass ends once every layer is recorded (what comes after them is not computed).
     """
     modules = dict(model.named_modules())
     unknown = [name for name in layers if name not in modules]
@@ -50,11 +55,23 @@ def record(model: nn.Module, layers: list[str]) -> Iterator[dict[str, torch.Tens
         for name in layers:
             def hook(_module, _inputs, output, name=name):
                 outputs[name] = output.detach()
+                if stop and len(outputs) == len(layers):
+                    raise _Recorded
             handles.append(modules[name].register_forward_hook(hook))
         yield outputs
     finally:
         for handle in handles:
             handle.remove()
+
+
+def forward_to(model: nn.Module, inputs: torch.Tensor, outputs: dict[str, torch.Tensor]) -> None:
+    """One forward pass inside ``record(model, layers, stop=True)`` as ``outputs``: it fills ``outputs`` afresh
+    and stops after the last recorded layer (an early layer's maps cost a fraction of the whole network)."""
+    outputs.clear()
+    try:
+        model(inputs)
+    except _Recorded:
+        pass
 
 
 def layer_names(model: nn.Module, kind: type[nn.Module] | None = nn.Conv2d) -> list[str]:
@@ -110,10 +127,10 @@ def mine_topk(model: nn.Module, faceset: FaceSet, layer: str, k: int = 9, index=
     """
     index = np.arange(len(faceset)) if index is None else np.asarray(index)
     best_values, best_images, best_positions = None, None, None
-    with evaluating(model), record(model, [layer]) as outputs:
+    with evaluating(model), record(model, [layer], stop=True) as outputs:
         chunks = batches(index, batch_size)
         for batch in tqdm(chunks, total=-(-len(index) // batch_size), desc=f"mining {layer}", disable=not progress):
-            model(model_inputs(faceset.images[batch], model, preprocess))
+            forward_to(model, model_inputs(faceset.images[batch], model, preprocess), outputs)
             acts = outputs[layer].float()  # (B, C, H, W)
             width = acts.shape[-1]
             values, positions = acts.flatten(2).max(dim=2)  # (B, C): each image's peak per filter
@@ -144,9 +161,9 @@ def layer_maps(model: nn.Module, faceset: FaceSet, layer: str, index=None, chann
         (image indices (b,), float32 maps (b, C, H, W) on the model's device), C = len(channels) if given.
     """
     index = np.arange(len(faceset)) if index is None else np.asarray(index)
-    with evaluating(model), record(model, [layer]) as outputs:
+    with evaluating(model), record(model, [layer], stop=True) as outputs:
         for batch in batches(index, batch_size):
-            model(model_inputs(faceset.images[batch], model, preprocess))
+            forward_to(model, model_inputs(faceset.images[batch], model, preprocess), outputs)
             maps = outputs[layer].float()
             yield batch, maps if channels is None else maps[:, channels]
 

@@ -60,6 +60,22 @@ def test_hooks_are_removed_also_after_an_exception():
         pass
 
 
+def test_a_recording_that_stops_computes_nothing_after_its_layers():
+    model = build_model(ModelConfig(image_size=48, width=0.25), seed=0).eval()
+    x = torch.randn(3, 1, 48, 48)
+    with torch.no_grad(), units.record(model, ["conv2"]) as full:
+        logits = model(x)
+    ran = []
+    model.out.register_forward_hook(lambda *_: ran.append("out"))
+    with torch.no_grad(), units.record(model, ["conv1", "conv2"], stop=True) as out:
+        units.forward_to(model, x, out)
+        assert sorted(out) == ["conv1", "conv2"] and not ran  # stopped at conv2: out never ran
+        torch.testing.assert_close(out["conv2"], full["conv2"])
+        units.forward_to(model, x[:1], out)
+        assert out["conv2"].shape[0] == 1  # a fresh pass replaces the last one
+    assert logits.shape == (3, 8) and torch.equal(model(x), logits) and ran == ["out"]  # hooks removed
+
+
 def test_mining_finds_hand_computed_top_k():
     """conv1 with one delta filter: its activation is the normalised input, known by hand."""
     model = build_model(ModelConfig(image_size=32, width=1 / 64), seed=0)  # conv1 has one filter

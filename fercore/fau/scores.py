@@ -33,25 +33,22 @@ def probes(features: np.ndarray, faceset: FaceSet, n_folds: int = 5, min_images:
     from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import roc_auc_score
     from sklearn.model_selection import GroupKFold
-    from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
     from threadpoolctl import threadpool_limits
 
     present = faceset.au_present().numpy()
-    groups = faceset.subjects
-    rows = []
+    scored = [a for a, au in enumerate(faceset.au_codes) if au in scored_aus(faceset, min_images)]
+    scores = np.zeros((len(present), len(scored)))  # (N, scored AUs) each image's probe score, from its test fold
+    folds = GroupKFold(n_splits=n_folds, shuffle=True, random_state=seed).split(features, groups=faceset.subjects)
     with threadpool_limits(1):  # one BLAS thread: faster on these small fits, and the same on any CPU
-        for a, au in enumerate(faceset.au_codes):
-            y = present[:, a]
-            if y.sum() < min_images or (~y).sum() < min_images:
-                continue
-            scores = np.zeros(len(y))
-            folds = GroupKFold(n_splits=n_folds, shuffle=True, random_state=seed)
-            for train, test in folds.split(features, y, groups):
-                probe = make_pipeline(StandardScaler(), LogisticRegression(C=0.1, max_iter=2000))
-                probe.fit(features[train], y[train])
-                scores[test] = probe.predict_proba(features[test])[:, 1]
-            rows.append({"AU": au, "present": int(y.sum()), "auc": float(roc_auc_score(y, scores))})
+        for train, test in folds:  # the folds follow the subjects only: one scaling per fold serves every AU
+            scaler = StandardScaler().fit(features[train])
+            seen, unseen = scaler.transform(features[train]), scaler.transform(features[test])
+            for j, a in enumerate(scored):
+                probe = LogisticRegression(C=0.1, max_iter=2000).fit(seen, present[train, a])
+                scores[test, j] = probe.predict_proba(unseen)[:, 1]
+    rows = [{"AU": faceset.au_codes[a], "present": int(present[:, a].sum()),
+             "auc": float(roc_auc_score(present[:, a], scores[:, j]))} for j, a in enumerate(scored)]
     return pd.DataFrame(rows)
 
 
