@@ -181,7 +181,7 @@ def execute_all(run_dir: str | os.PathLike, dataset: str = "synthfacs", data_roo
     two one-thread kernels finish the quick notebooks in 0.6x the time of one two-thread kernel: much of a
     notebook is single-threaded Python); a notebook starts once those it reads (``READS``) are done, later
     notebooks first (they train networks: the longest). Torch's results depend on its number of threads, so a
-    network trained in a notebook differs in its last digits from one trained with another ``workers``.
+    network trained in a notebook is another sample of the same training than with another ``workers``.
 
     Stops at the first notebook that fails (``NotebookFailed``); the notebooks executed before it stay (and those
     running beside it finish).

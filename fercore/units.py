@@ -2,7 +2,8 @@
 
 - ``layers``: every module of a model by dotted name, with its output shape and receptive field;
   ``default_layer``: the last convolution whose map is at least 3x3.
-- ``record``: a context manager that records layer outputs and always removes its hooks.
+- ``record``: a context manager that records layer outputs and always removes its hooks; with
+  ``stop=True`` and ``forward_to`` a forward pass ends at the recorded layers.
 - ``mine_topk``: one batched pass keeps, for every channel, the images (and positions) that
   excite it most; a running top-k, never a dump of all activations.
 - ``receptive_field``: the input window under any unit, exact for any topology (``fercore.tracing``).
