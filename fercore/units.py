@@ -5,7 +5,8 @@
 - ``record``: a context manager that records layer outputs and always removes its hooks; with
   ``stop=True`` and ``forward_to`` a forward pass ends at the recorded layers.
 - ``mine_topk``: one batched pass keeps, for every channel, the images (and positions) that
-  excite it most; a running top-k, never a dump of all activations.
+  excite it most; a running top-k, never a dump of all activations (``mine`` also returns every
+  image's peak per channel, computed on the way).
 - ``receptive_field``: the input window under any unit, exact for any topology (``fercore.tracing``).
 - ``patches``: the face under a unit's receptive field.
 
@@ -110,7 +111,14 @@ def default_layer(model: nn.Module, preprocess: Callable | None = None, face_siz
 
 def mine_topk(model: nn.Module, faceset: FaceSet, layer: str, k: int = 9, index=None, batch_size: int = DEFAULT_BATCH,
               progress: bool = True, preprocess: Callable | None = None) -> pd.DataFrame:
-    """The k images that excite each filter of ``layer`` most, with the position of the peak.
+    """The k images that excite each filter of ``layer`` most, with the position of the peak (``mine``'s table)."""
+    return mine(model, faceset, layer, k, index, batch_size, progress, preprocess)[0]
+
+
+def mine(model: nn.Module, faceset: FaceSet, layer: str, k: int = 9, index=None, batch_size: int = DEFAULT_BATCH,
+         progress: bool = True, preprocess: Callable | None = None) -> tuple[pd.DataFrame, np.ndarray]:
+    """The k images that excite each filter of ``layer`` most, with the position of the peak; and every image's
+    peak per filter, which the same pass computes (the FAU scores' pooled features).
 
     Each image counts once per filter, at its strongest position (so the top-k are k different
     faces, as in Zeiler & Fergus's figures). Memory holds one batch and the running top-k.
@@ -123,11 +131,13 @@ def mine_topk(model: nn.Module, faceset: FaceSet, layer: str, k: int = 9, index=
         index: which images of the faceset to mine (default: all).
 
     Returns:
-        DataFrame with one row per (filter, rank): filter, rank (0 = strongest), image (index
-        into the faceset), y, x (position in the layer's output map), activation.
+        (DataFrame with one row per (filter, rank): filter, rank (0 = strongest), image (index
+        into the faceset), y, x (position in the layer's output map), activation;
+        float32 (len(index), C) each image's peak activation per filter, in ``index`` order).
     """
     index = np.arange(len(faceset)) if index is None else np.asarray(index)
     best_values, best_images, best_positions = None, None, None
+    peaks = []  # (b, C) per batch
     with evaluating(model), record(model, [layer], stop=True) as outputs:
         chunks = batches(index, batch_size)
         for batch in tqdm(chunks, total=-(-len(index) // batch_size), desc=f"mining {layer}", disable=not progress):
@@ -135,6 +145,7 @@ def mine_topk(model: nn.Module, faceset: FaceSet, layer: str, k: int = 9, index=
             acts = outputs[layer].float()  # (B, C, H, W)
             width = acts.shape[-1]
             values, positions = acts.flatten(2).max(dim=2)  # (B, C): each image's peak per filter
+            peaks.append(values.cpu().numpy())
             images = torch.as_tensor(batch, device=values.device)[:, None].expand_as(values)
             if best_values is not None:
                 values = torch.cat([best_values, values])
@@ -150,7 +161,7 @@ def mine_topk(model: nn.Module, faceset: FaceSet, layer: str, k: int = 9, index=
     table = pd.DataFrame({"filter": filters.ravel(), "rank": ranks.ravel(), "image": best_images.cpu().numpy().ravel(),
                           "y": (positions // width).ravel(), "x": (positions % width).ravel(),
                           "activation": best_values.cpu().numpy().ravel()})
-    return table.sort_values(["filter", "rank"], ignore_index=True)
+    return table.sort_values(["filter", "rank"], ignore_index=True), np.concatenate(peaks)
 
 
 def layer_maps(model: nn.Module, faceset: FaceSet, layer: str, index=None, channels=None,

@@ -110,6 +110,9 @@ def test_mining_matches_brute_force():
         assert rows["image"].tolist() == order.tolist()
         assert np.allclose(rows["activation"], peak[order, f].numpy(), atol=1e-5)
         assert (rows["y"] * out["conv3"].shape[-1] + rows["x"]).tolist() == where[order, f].tolist()
+    table, peaks = units.mine(model, faceset, "conv3", k=5, batch_size=8, progress=False)
+    pd.testing.assert_frame_equal(table, top)
+    np.testing.assert_allclose(peaks, peak.numpy(), atol=1e-5)  # every image's peak per filter, in image order
 
 
 def test_patches_are_padded_at_the_border_and_scale_with_the_input():

@@ -21,7 +21,7 @@ from fercore.data.faceset import FaceSet
 from fercore.fau.alignment import RegionCache, recovery, recovery_curve, spatial_alignment
 from fercore.fau.dissection import Dissection, netdissect
 from fercore.fau.enrichment import enrichment
-from fercore.fau.scores import best_unit_auc, pooled_features, probes, unit_scores
+from fercore.fau.scores import best_unit_auc, probes, unit_scores
 
 
 @dataclass
@@ -94,13 +94,12 @@ def measure(model: nn.Module, faceset: FaceSet, layer: str | None = None, k: int
     between networks of the same FaceSet (the masks are computed once)."""
     layer = layer or units.default_layer(model, preprocess, faceset.image_size)
     regions = regions or RegionCache(faceset)
-    top = units.mine_topk(model, faceset, layer, k=2 * max(*ks, k), progress=progress, preprocess=preprocess)
+    top, features = units.mine(model, faceset, layer, k=2 * max(*ks, k), progress=progress, preprocess=preprocess)
     analysis = analyse(model, faceset, layer, k, min_images, q_max, min_inside, by_emotion, progress, preprocess,
                        top=top, regions=regions)
     field = units.receptive_field(model, layer, preprocess, faceset.image_size)
     curve = recovery_curve(top, faceset, field, units.input_scale(model, faceset, preprocess), ks, min_images, q_max,
                            min_inside, curve_boot, seed=seed, regions=regions)
-    features = pooled_features(model, faceset, layer, preprocess)
     return Measures(analysis=analysis, curve=curve,
                     best_unit=best_unit_auc(features, faceset, min_images, n_boot, seed=seed),
                     scores=unit_scores(features, faceset, min_images),
@@ -239,9 +238,9 @@ def scores_by_layer(networks: dict[str, nn.Module], faceset: FaceSet, layers: li
     regions = regions or RegionCache(faceset)
     for name, model in networks.items():
         for depth, layer in enumerate(layers):
+            top, features = units.mine(model, faceset, layer, k=k, progress=progress, preprocess=preprocess)
             a = analyse(model, faceset, layer, k=k, min_images=min_images, by_emotion=False, progress=progress,
-                        preprocess=preprocess, regions=regions)
-            features = pooled_features(model, faceset, layer, preprocess)
+                        preprocess=preprocess, regions=regions, top=top)
             best = unit_scores(features, faceset, min_images).groupby("AU")["auc"].max()
             probe = probes(features, faceset, min_images=min_images, seed=seed)
             rows.append({"network": name, "layer": layer, "depth": depth, "recovery": a.score,
