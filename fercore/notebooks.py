@@ -142,16 +142,10 @@ def execute(notebook: str | os.PathLike, out_dir: str | os.PathLike, timeout: in
         raise NotebookFailed(notebook, cell, source, reason, kept) from None
 
 
-@contextmanager
-def _without_front_end() -> Iterator[None]:
+def _without_front_end():
     """Start kernels without the variable that tells fercore a Jupyter front-end is connected (``fercore.progress``):
     set when fercore itself runs in a notebook's kernel, it would make the executed notebook's widgets live."""
-    value = os.environ.pop(SESSION_VARIABLE, None)
-    try:
-        yield
-    finally:
-        if value is not None:
-            os.environ[SESSION_VARIABLE] = value
+    return _environment({SESSION_VARIABLE: None})
 
 
 def _last_started_cell(executed: Path) -> tuple[int | None, str]:
@@ -216,7 +210,7 @@ def execute_all(run_dir: str | os.PathLike, dataset: str = "synthfacs", data_roo
     if workers <= 1 or len(chosen) <= 1:
         return [run(notebook) for notebook in chosen]
     threads = max(1, (os.cpu_count() or 1) // workers)
-    with _without_front_end(), _environment({name: str(threads) for name in _THREAD_VARIABLES}):
+    with _environment({SESSION_VARIABLE: None, **{name: str(threads) for name in _THREAD_VARIABLES}}):
         done = _side_by_side(chosen, run, workers)
     return [done[nb.stem] for nb in chosen if nb.stem in done]
 
@@ -253,18 +247,22 @@ def _side_by_side(notebooks: list[Path], run, workers: int) -> dict[str, Path]:
 
 
 @contextmanager
-def _environment(values: dict[str, str]) -> Iterator[None]:
-    """Set environment variables (which kernels started meanwhile inherit), and put back what was there."""
+def _environment(values: dict[str, str | None]) -> Iterator[None]:
+    """Set environment variables (None: unset), which kernels started meanwhile inherit; put back what was there."""
     before = {name: os.environ.get(name) for name in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for name, value in before.items():
+
+    def apply(settings: dict[str, str | None]) -> None:
+        for name, value in settings.items():
             if value is None:
                 os.environ.pop(name, None)
             else:
                 os.environ[name] = value
+
+    apply(values)
+    try:
+        yield
+    finally:
+        apply(before)
 
 
 __all__ = ["KERNEL_START_TIMEOUT_S", "READS", "NotebookFailed", "cell_timeout", "execute", "execute_all",

@@ -36,19 +36,18 @@ def probes(features: np.ndarray, faceset: FaceSet, n_folds: int = 5, min_images:
     from sklearn.preprocessing import StandardScaler
     from threadpoolctl import threadpool_limits
 
-    present = faceset.au_present().numpy()
-    scored = [a for a, au in enumerate(faceset.au_codes) if au in scored_aus(faceset, min_images)]
-    scores = np.zeros((len(present), len(scored)))  # (N, scored AUs) each image's probe score, from its test fold
+    aus, _, present = _scored_presence(faceset, min_images)
+    scores = np.zeros(present.shape)  # (N, scored AUs) each image's probe score, from its test fold
     folds = GroupKFold(n_splits=n_folds, shuffle=True, random_state=seed).split(features, groups=faceset.subjects)
     with threadpool_limits(1):  # one BLAS thread: faster on these small fits, and the same on any CPU
         for train, test in folds:  # the folds follow the subjects only: one scaling per fold serves every AU
             scaler = StandardScaler().fit(features[train])
             seen, unseen = scaler.transform(features[train]), scaler.transform(features[test])
-            for j, a in enumerate(scored):
+            for a in range(len(aus)):
                 probe = LogisticRegression(C=0.1, max_iter=2000).fit(seen, present[train, a])
-                scores[test, j] = probe.predict_proba(unseen)[:, 1]
-    rows = [{"AU": faceset.au_codes[a], "present": int(present[:, a].sum()),
-             "auc": float(roc_auc_score(present[:, a], scores[:, j]))} for j, a in enumerate(scored)]
+                scores[test, a] = probe.predict_proba(unseen)[:, 1]
+    rows = [{"AU": au, "present": int(present[:, a].sum()), "auc": float(roc_auc_score(present[:, a], scores[:, a]))}
+            for a, au in enumerate(aus)]
     return pd.DataFrame(rows)
 
 
