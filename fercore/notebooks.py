@@ -27,6 +27,11 @@ COMMON_PARAMETERS = ("dataset", "data_root", "options", "profile", "device", "ru
 # The notebooks each notebook reads the results of (``study.read``): it starts after them when notebooks run side by
 # side. tests/test_notebooks.py checks this against the notebooks' sources.
 READS = {"01_training": ("00_datasets",), "02_benchmark": ("00_datasets",)}
+# The notebooks that train the networks a notebook uses (notebook 01 trains cnn_ad on fold 0, notebook 02 the rest of
+# the grid). Where those runs are not finished before (``execute_all``'s ``runs_trained``), a notebook also waits for
+# them: it would otherwise find no network, or train the same run as the notebook beside it.
+USES_RUNS_OF = {"02_benchmark": ("01_training",), "03_neuron_visualization": ("01_training",),
+                "04_fau_analysis": ("01_training", "02_benchmark"), "05_architectures": ("01_training",)}
 _THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS")  # torch's threads in a kernel, read when it starts
 
 
@@ -168,13 +173,14 @@ def _last_started_cell(executed: Path) -> tuple[int | None, str]:
 def execute_all(run_dir: str | os.PathLike, dataset: str = "synthfacs", data_root: str | None = None,
                 options: dict | None = None, profile: str = "quick", device: str = "cpu", seed: int = 0,
                 only: list[str] | None = None, out_dir: str | os.PathLike | None = None,
-                extra: dict | None = None, workers: int = 1) -> list[Path]:
+                extra: dict | None = None, workers: int = 1, runs_trained: bool = False) -> list[Path]:
     """Execute every notebook on one dataset and profile; results and figures go to ``run_dir``.
 
     With ``workers`` > 1 that many kernels run side by side, each with cores // workers torch threads (on 2 cores,
     two one-thread kernels finish the quick notebooks in 0.6x the time of one two-thread kernel: much of a
-    notebook is single-threaded Python); a notebook starts once those it reads (``READS``) are done, later
-    notebooks first (they train networks: the longest). Torch's results depend on its number of threads, so a
+    notebook is single-threaded Python); a notebook starts once those it reads (``READS``) are done, and those
+    that train its networks (``USES_RUNS_OF``) unless ``runs_trained``; later notebooks first (they train
+    networks: the longest). Torch's results depend on its number of threads, so a
     network trained in a notebook is another sample of the same training than with another ``workers``.
 
     Stops at the first notebook that fails (``NotebookFailed``); the notebooks executed before it stay (and those
@@ -186,6 +192,8 @@ def execute_all(run_dir: str | os.PathLike, dataset: str = "synthfacs", data_roo
         options: loader options of the dataset (``fercore.data.load``).
         extra: more parameters, each given only to the notebooks whose ``parameters`` cell has it.
         workers: kernels side by side (1: one notebook after the other, in order).
+        runs_trained: the grid's runs (those notebooks 01 and 02 train) are finished in ``run_dir`` already, as
+            ``fercore reproduce`` trains them first: no notebook waits for another to train them.
 
     Returns:
         The executed copies, in the notebooks' order.
@@ -211,13 +219,15 @@ def execute_all(run_dir: str | os.PathLike, dataset: str = "synthfacs", data_roo
         return [run(notebook) for notebook in chosen]
     threads = max(1, (os.cpu_count() or 1) // workers)
     with _environment({SESSION_VARIABLE: None, **{name: str(threads) for name in _THREAD_VARIABLES}}):
-        done = _side_by_side(chosen, run, workers)
+        after = {nb.stem: READS.get(nb.stem, ()) + (() if runs_trained else USES_RUNS_OF.get(nb.stem, ()))
+                 for nb in chosen}
+        done = _side_by_side(chosen, run, workers, after)
     return [done[nb.stem] for nb in chosen if nb.stem in done]
 
 
-def _side_by_side(notebooks: list[Path], run, workers: int) -> dict[str, Path]:
-    """Run ``run(notebook)`` in ``workers`` threads, each notebook after those it reads; {stem: executed copy}.
-    Every wait is bounded by the notebooks' own kernel start and cell timeouts."""
+def _side_by_side(notebooks: list[Path], run, workers: int, after: dict[str, tuple[str, ...]]) -> dict[str, Path]:
+    """Run ``run(notebook)`` in ``workers`` threads, each notebook after the chosen ones that ``after`` names for it;
+    {stem: executed copy}. Every wait is bounded by the notebooks' own kernel start and cell timeouts."""
     from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 
     stems = {nb.stem for nb in notebooks}
@@ -228,12 +238,12 @@ def _side_by_side(notebooks: list[Path], run, workers: int) -> dict[str, Path]:
     with ThreadPoolExecutor(workers) as pool:
         while running or (waiting and failure is None):
             for notebook in list(waiting):
-                ready = all(read in done for read in READS.get(notebook.stem, ()) if read in stems)
+                ready = all(first in done for first in after.get(notebook.stem, ()) if first in stems)
                 if ready and failure is None and len(running) < workers:
                     waiting.remove(notebook)
                     running[pool.submit(run, notebook)] = notebook
             if not running:
-                raise RuntimeError(f"READS has a cycle: {[nb.stem for nb in waiting]} wait on each other")
+                raise RuntimeError(f"a cycle: {[nb.stem for nb in waiting]} wait on each other")
             finished, _ = wait(running, return_when=FIRST_COMPLETED)
             for future in finished:
                 notebook = running.pop(future)
@@ -265,5 +275,5 @@ def _environment(values: dict[str, str | None]) -> Iterator[None]:
         apply(before)
 
 
-__all__ = ["KERNEL_START_TIMEOUT_S", "READS", "NotebookFailed", "cell_timeout", "execute", "execute_all",
-           "numbered_notebooks"]
+__all__ = ["KERNEL_START_TIMEOUT_S", "READS", "USES_RUNS_OF", "NotebookFailed", "cell_timeout", "execute",
+           "execute_all", "numbered_notebooks"]

@@ -103,7 +103,8 @@ def reproduce(dataset: str, root: str | os.PathLike | None = None, profile: str 
     workers = notebook_workers if notebook_workers is not None else min(2, os.cpu_count() or 1)
     executed = execute_all(run_dir, dataset=dataset, data_root=str(root) if root else None, options=options,
                            profile=profile, device=execution.device, seed=seed, only=notebooks,
-                           out_dir=report.notebooks, extra={"overrides": overrides, "arch": arch}, workers=workers)
+                           out_dir=report.notebooks, extra={"overrides": overrides, "arch": arch}, workers=workers,
+                           runs_trained=True)
     notebook_seconds = time.perf_counter() - start
 
     # 3. The report: HTML copies, figures, result files.

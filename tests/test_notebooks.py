@@ -182,12 +182,18 @@ def test_reads_names_every_notebook_a_notebook_reads():
         assert reads <= stems, f"{path.name} reads {reads - stems}, which is no notebook"
         assert reads == set(notebooks_module.READS.get(path.stem, ())), f"{path.name} reads {sorted(reads)}"
         assert all(read < path.stem for read in reads), f"{path.name} reads a later notebook"
+        uses_networks = re.search(r"\.(model|train|trained_folds|collect)\(", source) is not None
+        assert uses_networks == (path.stem in notebooks_module.USES_RUNS_OF or path.stem == "01_training"), path.name
+        assert all(first < path.stem for first in notebooks_module.USES_RUNS_OF.get(path.stem, ())), path.name
+
+
+STEMS = ("00_datasets", "01_training", "02_benchmark", "03_neuron_visualization", "04_fau_analysis",
+         "05_architectures")
 
 
 def _fake_notebooks(tmp_path, monkeypatch, fail: str | None = None) -> list[tuple]:
     """Notebooks 00-05 whose execution only records (stem, event, time, OMP_NUM_THREADS) and sleeps briefly."""
-    paths = [tmp_path / f"{stem}.ipynb" for stem in ("00_datasets", "01_training", "02_benchmark", "03_neurons",
-                                                      "04_fau", "05_archs")]
+    paths = [tmp_path / f"{stem}.ipynb" for stem in STEMS]
     events, lock = [], threading.Lock()
 
     def execute_fake(notebook, out_dir, timeout, **parameters):
@@ -209,24 +215,35 @@ def _fake_notebooks(tmp_path, monkeypatch, fail: str | None = None) -> list[tupl
 
 def test_notebooks_side_by_side_start_after_what_they_read(tmp_path, monkeypatch):
     events = _fake_notebooks(tmp_path, monkeypatch)
-    done = notebooks_module.execute_all(tmp_path / "runs", workers=2)
-    assert [p.stem for p in done] == ["00_datasets", "01_training", "02_benchmark", "03_neurons", "04_fau", "05_archs"]
+    done = notebooks_module.execute_all(tmp_path / "runs", workers=2, runs_trained=True)  # as `reproduce` runs them
+    assert [p.stem for p in done] == list(STEMS)
     at = {(stem, event): t for stem, event, t, _ in events}
     for reader, reads in {"01_training": "00_datasets", "02_benchmark": "00_datasets"}.items():
         assert at[(reader, "start")] >= at[(reads, "end")]
-    assert at[("04_fau", "start")] < at[("05_archs", "end")]  # two at once, the last notebooks first
+    assert at[("04_fau_analysis", "start")] < at[("05_architectures", "end")]  # two at once, the last notebooks first
     assert {threads for *_, threads in events if threads} == {"2"}  # 4 cores, 2 kernels: 2 torch threads each
     assert os.environ["OMP_NUM_THREADS"] == "7"  # put back
     first_two = [stem for stem, event, *_ in events if event == "start"][:2]
-    assert sorted(first_two) == ["04_fau", "05_archs"]
+    assert sorted(first_two) == ["04_fau_analysis", "05_architectures"]
+
+
+def test_notebooks_side_by_side_wait_for_the_networks_they_use_when_not_trained_yet(tmp_path, monkeypatch):
+    events = _fake_notebooks(tmp_path, monkeypatch)
+    done = notebooks_module.execute_all(tmp_path / "runs", workers=2)  # an empty run directory
+    assert [p.stem for p in done] == list(STEMS)
+    at = {(stem, event): t for stem, event, t, _ in events}
+    for user, trainers in notebooks_module.USES_RUNS_OF.items():
+        assert all(at[(user, "start")] >= at[(trainer, "end")] for trainer in trainers), user
+    assert at[("03_neuron_visualization", "start")] < at[("05_architectures", "end")]  # still two at once
 
 
 def test_a_failed_notebook_beside_others_stops_the_rest_and_names_itself(tmp_path, monkeypatch):
-    events = _fake_notebooks(tmp_path, monkeypatch, fail="04_fau")
-    with pytest.raises(NotebookFailed, match="04_fau.ipynb: cell 3"):
-        notebooks_module.execute_all(tmp_path / "runs", workers=2)
+    events = _fake_notebooks(tmp_path, monkeypatch, fail="04_fau_analysis")
+    with pytest.raises(NotebookFailed, match="04_fau_analysis.ipynb: cell 3"):
+        notebooks_module.execute_all(tmp_path / "runs", workers=2, runs_trained=True)
     started = [stem for stem, event, *_ in events if event == "start"]
     ended = [stem for stem, event, *_ in events if event == "end"]
-    assert sorted(started) == sorted(ended) == ["04_fau", "05_archs"]  # nothing more started; the one beside finished
+    # nothing more started; the one beside finished
+    assert sorted(started) == sorted(ended) == ["04_fau_analysis", "05_architectures"]
     with pytest.raises(ValueError, match="workers must be at least 1"):
         notebooks_module.execute_all(tmp_path / "runs", workers=0)

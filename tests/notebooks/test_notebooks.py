@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import nbformat
 import pytest
@@ -15,12 +16,13 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="session")
 def run_dir(tmp_path_factory):
-    """Execute all notebooks once, in order, on data/synthfacs (written first if missing)."""
+    """Execute all notebooks once on data/synthfacs (written first if missing), two side by side as `make demo`
+    runs them (``fercore reproduce``'s default on 2 or more cores)."""
     root = dataset_root("synthfacs")
     if not root.exists():
         synthfacs.write_tree(root, progress=False)
     out = tmp_path_factory.mktemp("run")
-    execute_all(out, dataset="synthfacs", profile="quick", device="cpu")
+    execute_all(out, dataset="synthfacs", profile="quick", device="cpu", workers=min(2, os.cpu_count() or 1))
     return out
 
 
