@@ -179,8 +179,9 @@ def execute_all(run_dir: str | os.PathLike, dataset: str = "synthfacs", data_roo
     With ``workers`` > 1 that many kernels run side by side, each with cores // workers torch threads (on 2 cores,
     two one-thread kernels finish the quick notebooks in 0.6x the time of one two-thread kernel: much of a
     notebook is single-threaded Python); a notebook starts once those it reads (``READS``) are done, and those
-    that train its networks (``USES_RUNS_OF``) unless ``runs_trained``; later notebooks first (they train
-    networks: the longest). Torch's results depend on its number of threads, so a
+    that train its networks (``USES_RUNS_OF``) unless ``runs_trained``. Of the notebooks ready, those that train
+    networks others wait for start first, then later notebooks before earlier ones (they train networks of their
+    own: the longest). Torch's results depend on its number of threads, so a
     network trained in a notebook is another sample of the same training than with another ``workers``.
 
     Stops at the first notebook that fails (``NotebookFailed``); the notebooks executed before it stay (and those
@@ -219,19 +220,22 @@ def execute_all(run_dir: str | os.PathLike, dataset: str = "synthfacs", data_roo
         return [run(notebook) for notebook in chosen]
     threads = max(1, (os.cpu_count() or 1) // workers)
     with _environment({SESSION_VARIABLE: None, **{name: str(threads) for name in _THREAD_VARIABLES}}):
-        after = {nb.stem: READS.get(nb.stem, ()) + (() if runs_trained else USES_RUNS_OF.get(nb.stem, ()))
-                 for nb in chosen}
-        done = _side_by_side(chosen, run, workers, after)
+        uses_runs = {} if runs_trained else USES_RUNS_OF
+        after = {nb.stem: READS.get(nb.stem, ()) + uses_runs.get(nb.stem, ()) for nb in chosen}
+        trainers = {stem for stems in uses_runs.values() for stem in stems}
+        priority = sorted(reversed(chosen), key=lambda nb: nb.stem not in trainers)  # stable: later ones first
+        done = _side_by_side(priority, run, workers, after)
     return [done[nb.stem] for nb in chosen if nb.stem in done]
 
 
 def _side_by_side(notebooks: list[Path], run, workers: int, after: dict[str, tuple[str, ...]]) -> dict[str, Path]:
-    """Run ``run(notebook)`` in ``workers`` threads, each notebook after the chosen ones that ``after`` names for it;
-    {stem: executed copy}. Every wait is bounded by the notebooks' own kernel start and cell timeouts."""
+    """Run ``run(notebook)`` in ``workers`` threads, each notebook after the chosen ones that ``after`` names for it,
+    the first ready in ``notebooks``' order first; {stem: executed copy}. Every wait is bounded by the notebooks'
+    own kernel start and cell timeouts."""
     from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 
     stems = {nb.stem for nb in notebooks}
-    waiting = list(reversed(notebooks))  # later notebooks first
+    waiting = list(notebooks)
     done: dict[str, Path] = {}
     running: dict = {}
     failure: NotebookFailed | None = None

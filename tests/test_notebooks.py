@@ -235,6 +235,8 @@ def test_notebooks_side_by_side_wait_for_the_networks_they_use_when_not_trained_
     for user, trainers in notebooks_module.USES_RUNS_OF.items():
         assert all(at[(user, "start")] >= at[(trainer, "end")] for trainer in trainers), user
     assert at[("03_neuron_visualization", "start")] < at[("05_architectures", "end")]  # still two at once
+    # notebook 02 trains what notebook 04 waits for: of those ready after notebook 01 it starts first (beside 05)
+    assert at[("02_benchmark", "start")] < at[("03_neuron_visualization", "start")]
 
 
 def test_a_failed_notebook_beside_others_stops_the_rest_and_names_itself(tmp_path, monkeypatch):
