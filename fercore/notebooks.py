@@ -181,8 +181,9 @@ def execute_all(run_dir: str | os.PathLike, dataset: str = "synthfacs", data_roo
     notebook is single-threaded Python); a notebook starts once those it reads (``READS``) are done, and those
     that train its networks (``USES_RUNS_OF``) unless ``runs_trained``. Of the notebooks ready, those that train
     networks others wait for start first, then later notebooks before earlier ones (they train networks of their
-    own: the longest). Torch's results depend on its number of threads, so a
-    network trained in a notebook is another sample of the same training than with another ``workers``.
+    own: the longest). The last notebook to start, when none runs beside it, gets every core. Torch's results
+    depend on its number of threads, so a network trained in a notebook is another sample of the same training
+    than with another ``workers``.
 
     Stops at the first notebook that fails (``NotebookFailed``); the notebooks executed before it stay (and those
     running beside it finish).
@@ -245,6 +246,9 @@ def _side_by_side(notebooks: list[Path], run, workers: int, after: dict[str, tup
                 ready = all(first in done for first in after.get(notebook.stem, ()) if first in stems)
                 if ready and failure is None and len(running) < workers:
                     waiting.remove(notebook)
+                    if not running and not waiting:  # nothing beside it from now on: every core (the kernels before
+                        # it have started, and the caller's _environment puts the variables back at the end)
+                        os.environ.update({name: str(os.cpu_count() or 1) for name in _THREAD_VARIABLES})
                     running[pool.submit(run, notebook)] = notebook
             if not running:
                 raise RuntimeError(f"a cycle: {[nb.stem for nb in waiting]} wait on each other")

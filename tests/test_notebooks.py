@@ -239,6 +239,14 @@ def test_notebooks_side_by_side_wait_for_the_networks_they_use_when_not_trained_
     assert at[("02_benchmark", "start")] < at[("03_neuron_visualization", "start")]
 
 
+def test_the_last_notebook_alone_gets_every_core(tmp_path, monkeypatch):
+    events = _fake_notebooks(tmp_path, monkeypatch)
+    notebooks_module.execute_all(tmp_path / "runs", workers=2, only=["02", "04"])  # 04 waits for 02's networks
+    threads = {stem: n for stem, event, _, n in events if event == "start"}
+    assert threads == {"02_benchmark": "2", "04_fau_analysis": "4"}  # 4 cores: half while others may start
+    assert os.environ["OMP_NUM_THREADS"] == "7"  # put back
+
+
 def test_a_failed_notebook_beside_others_stops_the_rest_and_names_itself(tmp_path, monkeypatch):
     events = _fake_notebooks(tmp_path, monkeypatch, fail="04_fau_analysis")
     with pytest.raises(NotebookFailed, match="04_fau_analysis.ipynb: cell 3"):
