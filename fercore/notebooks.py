@@ -220,6 +220,8 @@ def execute_all(run_dir: str | os.PathLike, dataset: str = "synthfacs", data_roo
     if workers <= 1 or len(chosen) <= 1:
         return [run(notebook) for notebook in chosen]
     threads = max(1, (os.cpu_count() or 1) // workers)
+    # The front-end variable is unset here for the whole run, not only by each execute(): kernels start from
+    # several threads, and their own unset-and-restore would race on it.
     with _environment({SESSION_VARIABLE: None, **{name: str(threads) for name in _THREAD_VARIABLES}}):
         uses_runs = {} if runs_trained else USES_RUNS_OF
         after = {nb.stem: READS.get(nb.stem, ()) + uses_runs.get(nb.stem, ()) for nb in chosen}
