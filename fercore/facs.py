@@ -74,18 +74,23 @@ def au_label(au: int) -> str:
     return f"AU{au} {AU_NAMES.get(au, '')}".strip()
 
 
-# EMFACS-style prototypes used by SynthFACS. Each emotion lists AU groups:
+# The prototypes SynthFACS poses: the AUs that people FACS-coded in posed photographs of each emotion
+# (Du, Tao & Martinez 2014, PNAS 111(15), Table 1: AUs in over 70% of subjects are "core", the others
+# "optional" with the share of subjects who used them), kept to the AUs CK+ requires for its labels
+# (Lucey et al. 2010, Table 2: fear needs 1+2+4, sadness 1+4+15, disgust 9 or 10). Each emotion lists:
 #   "core":     always present;
-#   "one_of":   exactly one AU from each inner tuple is present (e.g. disgust is 9 or 10);
-#   "optional": each present with probability p.
-# "side" makes the whole prototype unilateral (contempt is R12A+R14A in FACS).
+#   "one_of":   exactly one AU from each inner tuple is present (surprise drops the jaw or stretches the mouth);
+#   "optional": each present with probability p;
+#   "defining": the AUs that make the label (CK+'s criteria); a labelled CK+ sequence was also checked to
+#               look like its emotion, so these are posed at C-E, never at trace or slight.
+# "unilateral" makes the whole prototype one-sided (contempt is R12A+R14A in FACS).
 EMOTION_PROTOTYPES: dict[str, dict] = {
-    "happy": {"core": (6, 12), "optional": {25: 0.5, 26: 0.1}},
-    "sadness": {"core": (1, 4, 15), "optional": {17: 0.4}},
-    "surprise": {"core": (1, 2, 5), "one_of": ((26, 27),), "optional": {25: 0.8}},
-    "fear": {"core": (1, 2, 4, 5, 20), "one_of": ((25, 26, 27),), "optional": {25: 0.5}},
-    "anger": {"core": (4, 5, 7), "one_of": ((23, 24),), "optional": {17: 0.4}},
-    "disgust": {"core": (15, 16), "one_of": ((9, 10),), "optional": {17: 0.3, 25: 0.4}},
+    "happy": {"core": (6, 12), "optional": {25: 0.75, 26: 0.1}, "defining": (12,)},
+    "sadness": {"core": (1, 4, 15), "optional": {17: 0.65}, "defining": (1, 4, 15)},
+    "surprise": {"core": (1, 2, 5), "one_of": ((26, 27),), "optional": {25: 0.8}, "defining": (1, 2)},
+    "fear": {"core": (1, 2, 4, 5, 20, 25), "optional": {26: 0.33}, "defining": (1, 2, 4)},
+    "anger": {"core": (4, 7, 24), "optional": {17: 0.5, 23: 0.3, 10: 0.25}, "defining": (4, 24)},
+    "disgust": {"core": (9, 10, 17), "optional": {4: 0.3, 24: 0.25}, "defining": (9, 10)},
     "contempt": {"core": (12, 14), "optional": {}, "unilateral": True},
 }
 

@@ -24,13 +24,14 @@ from fercore.data.synthfacs.render import Pose, render_face, sample_pose, sample
 from fercore.facs import CKPLUS_EMOTIONS, EMOTION_PROTOTYPES, SYNTH_AUS
 from fercore.progress import tqdm
 
-VERSION = 4  # bump when the same seed would render different files
+VERSION = 5  # bump when the same seed would render different files
 
 # CK+ at 120 subjects: 593 sequences, 327 with an emotion label (datasets.md).
 CKPLUS_SEQUENCES_PER_SUBJECT = 593 / 120
 CKPLUS_EMOTION_COUNTS = {"anger": 45, "contempt": 18, "disgust": 59, "fear": 25, "happy": 69,
                          "sadness": 28, "surprise": 83}
 _INTENSITY_P = np.array([0.03, 0.10, 0.25, 0.34, 0.28])  # apex A..E of posed AUs: CK+ poses end at the peak
+_DEFINING_P = np.array([0.0, 0.0, 0.25, 0.34, 0.28]) / 0.87  # the AUs that make an emotion's label: C..E
 _CONTEMPT_P = np.array([0.15, 0.35, 0.35, 0.15, 0.0])  # contempt is subtle (R12A+R14A)
 _EXTRA_P = np.array([0.4, 0.4, 0.2, 0.0, 0.0])  # occasional extra AUs are weak
 _EXTRA_AU_RATE = 0.2
@@ -124,7 +125,8 @@ def _emotion_aus(rng, emotion: str) -> dict[str, int]:
         side = "R" if rng.random() < 0.7 else "L"
         apex = {f"{side}{au}": _intensity(rng, _CONTEMPT_P) for au in sorted(aus)}
     else:
-        apex = {f"AU{au}": _intensity(rng) for au in sorted(aus)}
+        defining = proto.get("defining", ())
+        apex = {f"AU{au}": _intensity(rng, _DEFINING_P if au in defining else _INTENSITY_P) for au in sorted(aus)}
     if rng.random() < _EXTRA_AU_RATE:
         _add_extra(rng, apex, 1)
     return _consistent(apex)
