@@ -158,8 +158,9 @@ def _regions(lm: np.ndarray, au: int) -> list:
         # the medial brows it pulls down and the lower lids it pushes up
         return [np.concatenate([lm[27:36], lm[[20, 21, 22, 23, 39, 40, 41, 42, 46, 47, 49, 50, 51, 52, 53]],
                                 [lm[31] - [0.2 * d, 0], lm[35] + [0.2 * d, 0]]])]
-    if au == 10:  # upper lip, nostril wings, upper nasolabial folds
-        return [np.concatenate([lm[31:36], lm[48:55], [lm[31] - [0.3 * d, 0], lm[35] + [0.3 * d, 0]]])]
+    if au == 10:  # upper lip, nostril wings, the nasolabial folds down to beyond the lip corners
+        return [np.concatenate([lm[31:36], lm[48:55], [lm[31] - [0.3 * d, 0], lm[35] + [0.3 * d, 0]],
+                                lm[[48, 54]] + [[-0.3 * d, 0.3 * d], [0.3 * d, 0.3 * d]]])]
     # The lip-corner AUs reshape the whole lip line (FACS: the lips are stretched, pulled or
     # bent), so their regions span both corners and the lips between them.
     if au == 12:  # lip corners pulled up and out, the lips stretched, nasolabial folds

@@ -114,7 +114,8 @@ def _lips(h, grid, lm, a, full: float, masks) -> None:
 
 
 def _folds(h, grid, ident: Identity, smile, a) -> None:
-    """Nasolabial folds from the nose wings to beyond the lip corners: age, 12, 10 and 9 (deepest at the top)."""
+    """Nasolabial folds from the nose wings to beyond the lip corners: age, 12 (all along), 10 (all along, its upper part
+    most), 9 (upper part)."""
     for side, s in SIDES:
         wing, corner = smile[31 if s < 0 else 35], smile[48 if s < 0 else 54]
         start = wing + (s * 0.05, -0.01)
@@ -122,12 +123,12 @@ def _folds(h, grid, ident: Identity, smile, a) -> None:
         mid = 0.5 * (start + end) + (s * 0.07, -0.02)  # an arc, convex towards the cheek that bulges over it
         fold = smooth_curve(np.stack([start, 0.5 * (start + mid) + (s * 0.015, 0), mid, end]))
         crease(h, grid, fold, 0.04, 0.004 + 0.01 * ident.age + 0.045 * a(12, side), bunch=0.6)
-        # 10 and 9 deepen the whole fold, its upper part most (FACS), unless a smile already has
+        # 10 and 9 deepen the upper part of the fold, 10 the rest of it too (FACS), unless a smile already has
         upper_fold = min(1.0, a(10, side) + 0.7 * a(9, side)) - 0.9 * a(12, side)
-        deep = 0.05 * max(0.0, upper_fold)  # deepest by the nose wing, shallower down to beyond the lip corner
+        deep = 0.05 * max(0.0, upper_fold)  # deepest by the nose wing, fading down the fold
         crease(h, grid, fold[:len(fold) // 3 + 1], 0.045, 0.5 * deep, bunch=0.5)
         crease(h, grid, fold[:len(fold) * 2 // 3], 0.045, 0.5 * deep, bunch=0.5)
-        crease(h, grid, fold, 0.04, 0.5 * deep, bunch=0.6)
+        crease(h, grid, fold, 0.04, 0.025 * max(0.0, a(10, side) - 0.9 * a(12, side)), bunch=0.6)
         # the infraorbital triangle pushed up and bulging over the fold (10)
         bump(h, grid, wing[0] + s * 0.13, wing[1] + 0.02, 0.08, 0.06, 0.045 * a(10, side))
         bump(h, grid, corner[0] + s * 0.1, corner[1] - 0.16, 0.13, 0.1, 0.07 * a(12, side))  # cheek bunched by 12
