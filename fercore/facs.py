@@ -1,4 +1,4 @@
-"""Facial action units (FACS): names, intensity codes and EMFACS-style emotion prototypes.
+"""Facial action units (FACS): names, intensity codes, the emotion prototypes SynthFACS poses, AU regions.
 
 AUs are written as ``"AU12"`` everywhere in fercore. Intensities follow CK+'s FACS files:
 1-5 are FACS A-E; CK+ writes 0 for "present, intensity not coded".
