@@ -114,8 +114,8 @@ def _lips(h, grid, lm, a, full: float, masks) -> None:
 
 
 def _folds(h, grid, ident: Identity, smile, a) -> None:
-    """Nasolabial folds from the nose wings to beyond the lip corners: age, 12 (all along), 10 (all along, its upper part
-    most), 9 (upper part)."""
+    """Nasolabial folds from the nose wings to beyond the lip corners: age, 12 (all along), 10 (all along, its
+    upper part most), 9 (upper part)."""
     for side, s in SIDES:
         wing, corner = smile[31 if s < 0 else 35], smile[48 if s < 0 else 54]
         start = wing + (s * 0.05, -0.01)
