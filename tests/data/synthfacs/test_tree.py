@@ -15,7 +15,7 @@ from fercore.data import load, synthfacs
 from fercore.data.ckplus_files import read_emotion, read_facs, read_landmarks
 from fercore.data.synthfacs.face import TEMPLATE
 from fercore.data.synthfacs.tree import CKPLUS_EMOTION_COUNTS
-from fercore.facs import CKPLUS_EMOTIONS, SYNTH_AUS, au_region
+from fercore.facs import CKPLUS_EMOTIONS, EMOTION_PROTOTYPES, SYNTH_AUS, au_region
 
 MATLAB_NUMBER = re.compile(r"^(   \d|  -\d)\.\d{7}e[+-]\d{2}$")
 
@@ -108,6 +108,24 @@ def test_default_plan_has_ckplus_size_and_class_mix():
     per_au = Counter(k.lstrip("AURL") for p in plans for k in p.apex)
     assert all(per_au[str(au)] >= 20 for au in SYNTH_AUS), per_au
 
+
+
+# CK+'s label criteria (Lucey et al. 2010, Table 2), as far as SynthFACS renders the AUs they name.
+_CKPLUS_CRITERIA = {"happy": [{12}], "sadness": [{1, 4, 15}], "surprise": [{1, 2}], "fear": [{1, 2, 4}],
+                    "anger": [{24}, {23}], "disgust": [{9}, {10}], "contempt": [{14}]}
+
+
+def test_labelled_plans_meet_ckplus_criteria_with_their_defining_aus_at_c_or_stronger():
+    plans = synthfacs.plan_dataset(subjects=120, seed=0)
+    for p in (p for p in plans if p.emotion):
+        present = {int(k.lstrip("AURL")) for k in p.apex}
+        assert any(rule <= present for rule in _CKPLUS_CRITERIA[p.emotion]), (p.folder, p.emotion, p.apex)
+        for au in EMOTION_PROTOTYPES[p.emotion].get("defining", ()):
+            assert p.apex[f"AU{au}"] >= 3, (p.folder, p.emotion, p.apex)  # C-E: the label must be visible
+    disgust = [p for p in plans if p.emotion == "disgust"]  # posed as people pose it: 9 + 10 + 17
+    assert all({"AU9", "AU10", "AU17"} <= set(p.apex) for p in disgust)
+    # the other AUs of a prototype still take every intensity (A-E)
+    assert {p.apex["AU17"] for p in disgust} == {1, 2, 3, 4, 5}
 
 # ---- the renderer: every AU changes the face where FACS says it does ----
 
