@@ -31,7 +31,8 @@ CKPLUS_SEQUENCES_PER_SUBJECT = 593 / 120
 CKPLUS_EMOTION_COUNTS = {"anger": 45, "contempt": 18, "disgust": 59, "fear": 25, "happy": 69,
                          "sadness": 28, "surprise": 83}
 _INTENSITY_P = np.array([0.03, 0.10, 0.25, 0.34, 0.28])  # apex A..E of posed AUs: CK+ poses end at the peak
-_DEFINING_P = np.array([0.0, 0.0, 0.25, 0.34, 0.28]) / 0.87  # the AUs that make an emotion's label: C..E
+# the AUs that make an emotion's label: as other posed AUs, but never A or B (C..E)
+_DEFINING_P = np.where(np.arange(5) >= 2, _INTENSITY_P, 0) / _INTENSITY_P[2:].sum()
 _CONTEMPT_P = np.array([0.15, 0.35, 0.35, 0.15, 0.0])  # contempt is subtle (R12A+R14A)
 _EXTRA_P = np.array([0.4, 0.4, 0.2, 0.0, 0.0])  # occasional extra AUs are weak
 _EXTRA_AU_RATE = 0.2

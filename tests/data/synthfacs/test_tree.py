@@ -109,7 +109,6 @@ def test_default_plan_has_ckplus_size_and_class_mix():
     assert all(per_au[str(au)] >= 20 for au in SYNTH_AUS), per_au
 
 
-
 # CK+'s label criteria (Lucey et al. 2010, Table 2), as far as SynthFACS renders the AUs they name.
 _CKPLUS_CRITERIA = {"happy": [{12}], "sadness": [{1, 4, 15}], "surprise": [{1, 2}], "fear": [{1, 2, 4}],
                     "anger": [{24}, {23}], "disgust": [{9}, {10}], "contempt": [{14}]}
@@ -126,6 +125,7 @@ def test_labelled_plans_meet_ckplus_criteria_with_their_defining_aus_at_c_or_str
     assert all({"AU9", "AU10", "AU17"} <= set(p.apex) for p in disgust)
     # the other AUs of a prototype still take every intensity (A-E)
     assert {p.apex["AU17"] for p in disgust} == {1, 2, 3, 4, 5}
+
 
 # ---- the renderer: every AU changes the face where FACS says it does ----
 
